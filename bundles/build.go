@@ -1,0 +1,136 @@
+package bundles
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
+
+	"github.com/palisade-dev/palisade/policy"
+	regolib "github.com/palisade-dev/palisade/rego"
+)
+
+// Root is the only root of every Palisade bundle.
+const Root = "palisade"
+
+// ErrUnknownCluster is returned by Build for a cluster that no Policy is
+// assigned to.
+var ErrUnknownCluster = errors.New("no policy is assigned to cluster")
+
+// ClusterData is what data.json holds at data.palisade.policy: the Policy
+// spec of one cluster, normalised, with the rulesets it uses and the
+// attestors of the repository.
+type ClusterData struct {
+	Cluster string `json:"cluster"`
+	Name    string `json:"name"`
+	policy.PolicySpec
+	Rulesets  map[string]policy.RuntimeRulesetSpec `json:"rulesets"`
+	Attestors map[string]policy.AttestorSpec       `json:"attestors"`
+}
+
+// Data returns the data of one cluster's bundle.
+func Data(repo *policy.Repo, cluster string) (*ClusterData, error) {
+	p := repo.PolicyFor(cluster)
+	if p == nil {
+		return nil, fmt.Errorf("%w %q", ErrUnknownCluster, cluster)
+	}
+	d := &ClusterData{
+		Cluster:    cluster,
+		Name:       p.Metadata.Name,
+		PolicySpec: p.Spec,
+		Rulesets:   map[string]policy.RuntimeRulesetSpec{},
+		Attestors:  map[string]policy.AttestorSpec{},
+	}
+	defs := []policy.Definition{p.Spec.ClusterWide}
+	for _, nd := range p.Spec.Namespaced {
+		defs = append(defs, nd.Definition)
+	}
+	for _, def := range defs {
+		for _, name := range def.Runtime.Rulesets {
+			d.Rulesets[name] = repo.Rulesets[name].Spec
+		}
+	}
+	for name, a := range repo.Attestors {
+		d.Attestors[name] = a.Spec
+	}
+	return d, nil
+}
+
+// Build returns the bundle of one cluster at a revision (a Git commit).
+func Build(repo *policy.Repo, cluster, revision string) (*bundle.Bundle, error) {
+	d, err := Data(repo, cluster)
+	if err != nil {
+		return nil, err
+	}
+	// data.json must hold plain JSON values: round-trip through JSON.
+	raw, err := json.Marshal(map[string]any{Root: map[string]any{"policy": d}})
+	if err != nil {
+		return nil, fmt.Errorf("encode policy data: %w", err)
+	}
+	var data map[string]any
+	if err := json.Unmarshal(raw, &data); err != nil {
+		return nil, fmt.Errorf("decode policy data: %w", err)
+	}
+	modules, err := Modules()
+	if err != nil {
+		return nil, err
+	}
+	b := &bundle.Bundle{
+		Manifest: bundle.Manifest{Revision: revision, Roots: &[]string{Root}},
+		Data:     data,
+		Modules:  modules,
+	}
+	b.Manifest.SetRegoVersion(ast.RegoV1)
+	return b, nil
+}
+
+// Modules returns the Rego library as bundle module files (tests left
+// out), sorted by path.
+func Modules() ([]bundle.ModuleFile, error) {
+	var modules []bundle.ModuleFile
+	err := fs.WalkDir(regolib.FS, Root, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || !strings.HasSuffix(path, ".rego") || strings.HasSuffix(path, "_test.rego") {
+			return err
+		}
+		raw, err := fs.ReadFile(regolib.FS, path)
+		if err != nil {
+			return err
+		}
+		parsed, err := ast.ParseModuleWithOpts(path, string(raw), ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return fmt.Errorf("parse %s: %w", path, err)
+		}
+		modules = append(modules, bundle.ModuleFile{URL: "/" + path, Path: "/" + path, Raw: raw, Parsed: parsed})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load rego library: %w", err)
+	}
+	slices.SortFunc(modules, func(a, b bundle.ModuleFile) int { return strings.Compare(a.Path, b.Path) })
+	return modules, nil
+}
+
+// Write writes a bundle as a gzipped tarball. The output has no
+// timestamps, so equal bundles give equal bytes.
+func Write(w io.Writer, b *bundle.Bundle) error {
+	if err := bundle.NewWriter(w).DisableFormat(true).Write(*b); err != nil {
+		return fmt.Errorf("write bundle: %w", err)
+	}
+	return nil
+}
+
+// Bytes returns Write's output.
+func Bytes(b *bundle.Bundle) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := Write(&buf, b); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
