@@ -161,6 +161,12 @@ func (d *decoder) pairs(n *yaml.Node, path string) [][2]*yaml.Node {
 		seen[k.Value] = true
 		explicit = append(explicit, [2]*yaml.Node{k, v})
 	}
+	// Merged pairs count towards the node budget: merge keys can expand
+	// aliases as well.
+	if d.nodes += len(merged); d.nodes > maxNodes {
+		d.errorf(n, path, "document too large: more than %d nodes with aliases expanded", maxNodes)
+		return explicit
+	}
 	out := make([][2]*yaml.Node, 0, len(merged)+len(explicit))
 	for _, kv := range merged {
 		if !seen[kv[0].Value] {

@@ -31,18 +31,21 @@ func ParseImage(ref string) (Image, error) {
 	if err != nil {
 		return Image{}, fmt.Errorf("invalid image reference %q: %w", ref, err)
 	}
-	img := Image{
-		Registry:   reference.Domain(named),
-		Repository: reference.Path(named),
-		Name:       named.Name(),
-	}
+	// Registry host names are case-insensitive: lower-case them, as the
+	// Rego library does, so that Registry.io and registry.io are one.
+	img := Image{Registry: strings.ToLower(reference.Domain(named)), Repository: reference.Path(named)}
+	img.Name = img.Registry + "/" + img.Repository
+	img.Reference = img.Name
 	if t, ok := named.(reference.Tagged); ok {
 		img.Tag = t.Tag()
+		img.Reference += ":" + img.Tag
 	}
 	if d, ok := named.(reference.Digested); ok {
 		img.Digest = d.Digest().String()
+		img.Reference += "@" + img.Digest
+	} else if img.Tag == "" {
+		img.Reference += ":latest"
 	}
-	img.Reference = reference.TagNameOnly(named).String()
 	return img, nil
 }
 
@@ -63,8 +66,7 @@ func normalizeRegistry(s string) (string, error) {
 	if !strings.ContainsAny(host, ".:") && host != "localhost" {
 		return "", fmt.Errorf("invalid registry %q: %q is not a registry host (want a name with a dot or port, or localhost)", s, host)
 	}
-	switch host {
-	case "index.docker.io", "registry-1.docker.io":
+	if host == "index.docker.io" {
 		host = "docker.io"
 	}
 	if rest == "" {

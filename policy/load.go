@@ -93,14 +93,43 @@ func Load(fsys fs.FS) (*Repo, error) {
 	if walkErr != nil {
 		return nil, fmt.Errorf("walk policy repository: %w", walkErr)
 	}
-	if len(errs) == 0 {
-		errs = append(errs, validate(repo)...)
-	}
+	// Validate even when decoding found problems, so that one run reports
+	// every error; decoding goes on past errors, leaving usable documents.
+	errs = append(errs, dropShadowed(validate(repo), errs)...)
 	if len(errs) > 0 {
 		errs.sort()
 		return nil, errs
 	}
 	return repo, nil
+}
+
+// dropShadowed leaves out validation errors about a field (or a field
+// below it) that already has a decoding error: "expected a list" says it
+// all, "at least one cluster is required" after it is noise.
+func dropShadowed(validation, decoding ErrorList) ErrorList {
+	bad := map[string]bool{}
+	for _, e := range decoding {
+		bad[e.Pos.File+"\x00"+e.Field] = true
+	}
+	var out ErrorList
+	for _, e := range validation {
+		shadowed := false
+		for f := e.Field; f != "" && !shadowed; f = parentField(f) {
+			shadowed = bad[e.Pos.File+"\x00"+f]
+		}
+		if !shadowed {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func parentField(f string) string {
+	i := strings.LastIndexAny(f, ".[")
+	if i < 0 {
+		return ""
+	}
+	return f[:i]
 }
 
 func readFile(fsys fs.FS, name string) ([]byte, error) {

@@ -154,7 +154,7 @@ func (v *validator) policy(r *Repo, p *Policy) {
 		s.SystemImages = slices.Clone(DefaultSystemImages)
 	}
 	for i := range s.SystemImages {
-		v.matcher(fmt.Sprintf("spec.systemImages[%d]", i), &s.SystemImages[i])
+		v.matcher(fmt.Sprintf("spec.systemImages[%d]", i), &s.SystemImages[i], matchReference)
 	}
 	v.definition(r, "spec.clusterWide", &s.ClusterWide)
 	names := map[string]bool{}
@@ -235,7 +235,9 @@ func (v *validator) rules(field string, rules *Rules, actions []string, deployme
 		base := f.Elem().FieldByName("Action").String()
 		if base == "" {
 			v.errorf(ruleField+".action", "action is required (one of %s)", strings.Join(actions, ", "))
-		} else if v.oneOf(ruleField+".action", base, actions) && deployment != nil {
+		} else if !slices.Contains(actions, base) {
+			v.errorf(ruleField+".action", "action %q is not valid in the %s tab (want one of %s)", base, tabName(deployment), strings.Join(actions, ", "))
+		} else if deployment != nil {
 			dep := reflect.ValueOf(deployment).Elem().FieldByIndex(fields[name])
 			depAction := ""
 			if !dep.IsNil() {
@@ -330,11 +332,15 @@ func (v *validator) ruleParams(field string, rule any) {
 		if len(r.Allow) == 0 && len(r.Deny) == 0 {
 			v.errorf(field, "set allow or deny matchers")
 		}
+		on := matchPlain
+		if strings.HasSuffix(field, ".imageName") {
+			on = matchImageName
+		}
 		for i := range r.Allow {
-			v.matcher(fmt.Sprintf("%s.allow[%d]", field, i), &r.Allow[i])
+			v.matcher(fmt.Sprintf("%s.allow[%d]", field, i), &r.Allow[i], on)
 		}
 		for i := range r.Deny {
-			v.matcher(fmt.Sprintf("%s.deny[%d]", field, i), &r.Deny[i])
+			v.matcher(fmt.Sprintf("%s.deny[%d]", field, i), &r.Deny[i], on)
 		}
 	case *KubectlAccessRule:
 		if len(r.Operations) == 0 {
@@ -342,6 +348,13 @@ func (v *validator) ruleParams(field string, rule any) {
 		}
 		v.subset(field+".operations", r.Operations, kubectlOperations)
 	}
+}
+
+func tabName(deployment *Rules) string {
+	if deployment == nil {
+		return "deployment"
+	}
+	return "continuous"
 }
 
 func (v *validator) subset(field string, values, allowed []string) {
@@ -364,9 +377,20 @@ func suggestFrom(s string, known []string) string {
 	return suggest(s, m)
 }
 
+// What an image matcher's equals value is normalised to.
+type matchOn int
+
+const (
+	matchPlain     matchOn = iota // left as written (tags)
+	matchImageName                // docker.io/library/nginx
+	matchReference                // docker.io/library/nginx:1.25
+)
+
 // matcher validates a matcher: exactly one operator, and a glob that
 // compiles (with / as the segment separator, as Rego's glob.match is called).
-func (v *validator) matcher(field string, m *Matcher) {
+// An equals value naming an image is normalised like the pods' images, so
+// that equals: nginx:1.25 matches docker.io/library/nginx:1.25.
+func (v *validator) matcher(field string, m *Matcher, on matchOn) {
 	set := 0
 	for _, s := range []string{m.Equals, m.Contains, m.Prefix, m.Glob} {
 		if s != "" {
@@ -381,6 +405,20 @@ func (v *validator) matcher(field string, m *Matcher) {
 		if _, err := glob.Compile(m.Glob, '/'); err != nil {
 			v.errorf(field+".glob", "invalid glob %q: %v", m.Glob, err)
 		}
+	}
+	if m.Equals == "" || on == matchPlain {
+		return
+	}
+	img, err := ParseImage(m.Equals)
+	switch {
+	case err != nil:
+		v.errorf(field+".equals", "%v", err)
+	case on == matchImageName && (img.Tag != "" || img.Digest != ""):
+		v.errorf(field+".equals", "%q has a tag or digest; imageName compares names only (use imageTag for tags)", m.Equals)
+	case on == matchImageName:
+		m.Equals = img.Name
+	default:
+		m.Equals = img.Reference
 	}
 }
 
@@ -400,7 +438,7 @@ func (v *validator) exception(field string, e *Exception, names map[string]bool)
 		}
 	}
 	for i := range e.Images {
-		v.matcher(fmt.Sprintf("%s.images[%d]", field, i), &e.Images[i])
+		v.matcher(fmt.Sprintf("%s.images[%d]", field, i), &e.Images[i], matchReference)
 	}
 	for i, ns := range e.Namespaces {
 		if !namespacePattern.MatchString(ns) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -58,7 +59,7 @@ func evalCmd() *cobra.Command {
 			}
 			var manifests []policytest.Manifest
 			for _, f := range files {
-				ms, err := readManifestFile(f)
+				ms, err := readManifestFile(cmd.InOrStdin(), f)
 				if err != nil {
 					return err
 				}
@@ -106,9 +107,29 @@ func evalCmd() *cobra.Command {
 	return cmd
 }
 
-func readManifestFile(name string) ([]policytest.Manifest, error) {
+// readManifestFile reads a manifest file, every .yaml, .yml and .json file
+// of a directory (sorted, not recursive), or stdin for "-".
+func readManifestFile(stdin io.Reader, name string) ([]policytest.Manifest, error) {
 	if name == "-" {
-		return policytest.ReadManifests(os.Stdin, "<stdin>")
+		return policytest.ReadManifests(stdin, "<stdin>")
+	}
+	if fi, err := os.Stat(name); err == nil && fi.IsDir() {
+		entries, err := os.ReadDir(name)
+		if err != nil {
+			return nil, err
+		}
+		var out []policytest.Manifest
+		for _, e := range entries {
+			switch filepath.Ext(e.Name()) {
+			case ".yaml", ".yml", ".json":
+				ms, err := readManifestFile(stdin, filepath.Join(name, e.Name()))
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, ms...)
+			}
+		}
+		return out, nil
 	}
 	f, err := os.Open(name)
 	if err != nil {

@@ -5,8 +5,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -27,6 +29,11 @@ const (
 )
 
 func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := &cobra.Command{
 		Use:           "palisade",
 		Short:         "GitOps container-security policy for Kubernetes",
@@ -34,15 +41,20 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(validateCmd(), compileCmd(), evalCmd(), testCmd())
-	if err := root.Execute(); err != nil {
-		code := exitBadInput
-		var ee *exitError
-		if errors.As(err, &ee) {
-			code = ee.code
-		}
-		if err.Error() != "" {
-			fmt.Fprintln(os.Stderr, "palisade:", err)
-		}
-		os.Exit(code)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
 	}
+	code := exitBadInput
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	if err.Error() != "" {
+		fmt.Fprintln(stderr, "palisade:", err)
+	}
+	return code
 }

@@ -23,6 +23,9 @@ func testCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(results) == 0 {
+				return &exitError{code: exitDenied, err: fmt.Errorf("%s: no PolicyTest cases found", args[0])}
+			}
 			out := cmd.OutOrStdout()
 			failed := 0
 			for _, r := range results {

@@ -1,0 +1,67 @@
+# Palisade's build. `make test` is what CI runs (.ci/run); `make demo`
+# evaluates the example policy against sample manifests.
+
+GO        ?= go
+BIN       := bin
+OPA       := $(GO) tool opa
+STATICCHECK := $(GO) tool staticcheck
+# Fuzzing is bounded so that `make test` stays well inside CI's budget.
+FUZZTIME  ?= 20s
+# Rego coverage floor (percent) enforced by `make test`.
+REGO_COVERAGE ?= 90
+
+.PHONY: all build test test-go test-rego test-policies fuzz generate verify lint demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/palisade ./cmd/palisade
+
+test: lint test-go test-rego test-policies fuzz
+
+test-go:
+	$(GO) test -count=1 ./...
+
+# Unit tests of the Rego library with coverage; fails under REGO_COVERAGE.
+test-rego:
+	$(OPA) test --coverage --threshold $(REGO_COVERAGE) rego/palisade > $(BIN)/rego-coverage.json || \
+		{ $(OPA) test rego/palisade; echo "rego coverage below $(REGO_COVERAGE)%:"; grep -o '"coverage": [0-9.]*' $(BIN)/rego-coverage.json | tail -1; exit 1; }
+	@printf 'rego: %s tests pass, ' "$$($(OPA) test rego/palisade | grep -o 'PASS: [0-9]*/[0-9]*')"; \
+		grep -o '"coverage": [0-9.]*' $(BIN)/rego-coverage.json | tail -1
+
+# The example repository's own PolicyTests, through the real CLI.
+test-policies: build
+	$(BIN)/palisade test policies-example
+
+fuzz:
+	$(GO) test ./policy -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+
+generate:
+	$(GO) generate ./...
+
+# verify fails when generated files or formatting are not committed.
+verify: generate
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	@git diff --exit-code || { echo "generated files differ from the commit: run make generate"; exit 1; }
+
+lint:
+	@mkdir -p $(BIN)
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	@test -z "$$($(OPA) fmt --list rego/palisade)" || { $(OPA) fmt --list rego/palisade; echo "opa fmt: files above need formatting"; exit 1; }
+	$(OPA) check --strict rego/palisade
+
+demo: build
+	$(BIN)/palisade validate policies-example
+	$(BIN)/palisade test policies-example
+	@echo
+	@echo "== admission decisions for policies-example/samples (cluster prod) =="
+	@$(BIN)/palisade eval policies-example --cluster prod -f policies-example/samples/ ; \
+		code=$$?; echo; echo "palisade eval exit code: $$code (1 = some object denied)"; test $$code -le 1
+
+bench:
+	$(GO) test ./bundles -run '^$$' -bench . -benchmem
+
+clean:
+	rm -rf $(BIN)
