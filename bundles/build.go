@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
@@ -92,8 +93,15 @@ func Build(repo *policy.Repo, cluster, revision string) (*bundle.Bundle, error) 
 }
 
 // Modules returns the Rego library as bundle module files (tests left
-// out), sorted by path.
+// out), sorted by path. The library is embedded, so it is parsed once.
 func Modules() ([]bundle.ModuleFile, error) {
+	modules, err := parsedModules()
+	return slices.Clone(modules), err
+}
+
+var parsedModules = sync.OnceValues(parseModules)
+
+func parseModules() ([]bundle.ModuleFile, error) {
 	var modules []bundle.ModuleFile
 	err := fs.WalkDir(regolib.FS, Root, func(path string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() || !strings.HasSuffix(path, ".rego") || strings.HasSuffix(path, "_test.rego") {

@@ -89,3 +89,20 @@ func (s Source) Pos(path string) Pos {
 		path = path[:i]
 	}
 }
+
+// dedupe drops an error that repeats the message of an earlier error at
+// the same place: a rule block shared through a YAML anchor is validated
+// once per definition that merges it, but it has one place to fix.
+func (l ErrorList) dedupe() ErrorList {
+	seen := map[string]bool{}
+	out := l[:0]
+	for _, e := range l {
+		key := fmt.Sprintf("%s\x00%s", e.Pos, e.Msg)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, e)
+	}
+	return out
+}

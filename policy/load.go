@@ -98,7 +98,7 @@ func Load(fsys fs.FS) (*Repo, error) {
 	errs = append(errs, dropShadowed(validate(repo), errs)...)
 	if len(errs) > 0 {
 		errs.sort()
-		return nil, errs
+		return nil, errs.dedupe()
 	}
 	return repo, nil
 }

@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -326,3 +327,62 @@ func TestAliasBombIsRefused(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestImageMatchersAreNormalised(t *testing.T) {
+	repo, errs := load(t, map[string]string{"f.yaml": header + `kind: Policy
+metadata: {name: p}
+spec:
+  clusters: [c]
+  clusterWide:
+    deployment:
+      imageName: {action: block, deny: [{equals: nginx}, {equals: "ghcr.io/acme/app:1"}]}
+    exceptions:
+      - {name: e, images: [{equals: "busybox:1.36"}, {prefix: busybox}]}
+`})
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `"ghcr.io/acme/app:1" has a tag or digest`) {
+		t.Fatalf("errors: %v", errs)
+	}
+	_ = repo
+	repo, errs = load(t, map[string]string{"f.yaml": header + `kind: Policy
+metadata: {name: p}
+spec:
+  clusters: [c]
+  clusterWide:
+    deployment:
+      imageName: {action: block, deny: [{equals: nginx}]}
+    exceptions:
+      - {name: e, images: [{equals: "busybox:1.36"}, {prefix: busybox}]}
+`})
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	def := repo.Policies[0].Spec.ClusterWide
+	if got := def.Deployment.ImageName.Deny[0].Equals; got != "docker.io/library/nginx" {
+		t.Errorf("imageName equals = %q", got)
+	}
+	if got := def.Exceptions[0].Images; got[0].Equals != "docker.io/library/busybox:1.36" || got[1].Prefix != "busybox" {
+		t.Errorf("exception images = %+v", got)
+	}
+}
+
+func ExampleLoad() {
+	repo, err := policy.Load(fstest.MapFS{"clusters/dev.yaml": {Data: []byte(`
+apiVersion: palisade.dev/v1alpha1
+kind: Policy
+metadata: {name: dev}
+spec:
+  clusters: [dev]
+  clusterWide:
+    deployment:
+      privileged: {action: blok}
+      hostPorts: {action: log, allowed: [80, 0]}
+`)}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(repo.Clusters())
+	// Output:
+	// clusters/dev.yaml:9:28: spec.clusterWide.deployment.privileged.action: action "blok" is not valid in the deployment tab (want one of log, block) (did you mean "block"?)
+	// clusters/dev.yaml:10:46: spec.clusterWide.deployment.hostPorts.allowed[1]: invalid port 0 (want 1-65535)
+}

@@ -236,14 +236,16 @@ func (v *validator) rules(field string, rules *Rules, actions []string, deployme
 		if base == "" {
 			v.errorf(ruleField+".action", "action is required (one of %s)", strings.Join(actions, ", "))
 		} else if !slices.Contains(actions, base) {
-			v.errorf(ruleField+".action", "action %q is not valid in the %s tab (want one of %s)", base, tabName(deployment), strings.Join(actions, ", "))
+			v.errorf(ruleField+".action", "action %q is not valid in the %s tab (want one of %s)%s", base, tabName(deployment), strings.Join(actions, ", "), suggestFrom(base, actions))
 		} else if deployment != nil {
 			dep := reflect.ValueOf(deployment).Elem().FieldByIndex(fields[name])
 			depAction := ""
 			if !dep.IsNil() {
 				depAction = dep.Elem().FieldByName("Action").String()
 			}
-			if !actionPairs[[2]string{depAction, base}] {
+			// An invalid deployment action is reported on its own.
+			depValid := depAction == "" || slices.Contains(deploymentActions, depAction)
+			if depValid && !actionPairs[[2]string{depAction, base}] {
 				if depAction == "" {
 					depAction = "none"
 				}
