@@ -84,7 +84,12 @@ func (f Facts) value() map[string]any {
 	for k, v := range f.NamespaceLabels {
 		labels[k] = v
 	}
-	return map[string]any{"now": f.Now.UTC().Format(time.RFC3339Nano), "namespaceLabels": labels}
+	v := map[string]any{"namespaceLabels": labels}
+	// Without a time, Rego sees no now and expiring exceptions fail closed.
+	if !f.Now.IsZero() {
+		v["now"] = f.Now.UTC().Format(time.RFC3339Nano)
+	}
+	return v
 }
 
 // Violation is one rule a subject breaks.

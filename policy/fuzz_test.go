@@ -5,8 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 	"testing/fstest"
+	"time"
 
 	"github.com/palisade-dev/palisade/policy"
 )

@@ -161,9 +161,10 @@ type HostPortsRule struct {
 	Allowed []int `yaml:"allowed" json:"allowed,omitempty"`
 }
 
-// BlockedHostPathsRule forbids hostPath volumes at or below these paths
-// (prefix on whole path segments: /var/run blocks /var/run/docker.sock,
-// not /var/running).
+// BlockedHostPathsRule forbids hostPath volumes that expose these paths:
+// at or below them (on whole path segments: /var/run blocks
+// /var/run/docker.sock, not /var/running) or above them (/var and / expose
+// /var/run too).
 type BlockedHostPathsRule struct {
 	Rule  `yaml:",inline"`
 	Paths []string `yaml:"paths" json:"paths,omitempty"`

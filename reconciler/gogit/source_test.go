@@ -147,4 +147,3 @@ func TestRedact(t *testing.T) {
 		t.Errorf("Redact(scp) = %s", got)
 	}
 }
-

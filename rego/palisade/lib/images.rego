@@ -38,6 +38,10 @@ _is_host(h) if contains(h, ":")
 
 _is_host("localhost")
 
+# Repository names are lower case, so distribution/reference reads an
+# upper-case first segment as a host: Evil/x is pulled from the host Evil.
+_is_host(h) if lower(h) != h
+
 # After the host is split off, a colon can only introduce the tag.
 _split_tag(p) := [substring(p, 0, i), substring(p, i + 1, -1)] if {
 	i := indexof(p, ":")
@@ -66,6 +70,25 @@ _tag_part("", digest) := "" if digest != ""
 _digest_part("") := ""
 
 _digest_part(d) := concat("", ["@", d]) if d != ""
+
+# valid is true when distribution/reference (and so the container runtime)
+# accepts ref: lower-case path components, no empty, "." or ".." segment,
+# tag and digest grammar, and not a bare 64-hex image ID.
+valid(ref) if {
+	regex.match(_reference_pattern, ref)
+	not regex.match(`^[a-f0-9]{64}$`, ref)
+}
+
+_domain_component := `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`
+
+_path_component := `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
+
+_reference_pattern := concat("", [
+	`^(?:(?:`, _domain_component, `(?:\.`, _domain_component, `)*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?/)?`,
+	_path_component, `(?:/`, _path_component, `)*`,
+	`(?::[\w][\w.-]{0,127})?`,
+	`(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[[:xdigit:]]{32,})?$`,
+])
 
 # matches is true when a matcher ({equals|contains|prefix|glob}) matches a
 # value. Globs use / as the separator: * stays within a segment, ** crosses.

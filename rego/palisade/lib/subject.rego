@@ -52,10 +52,13 @@ pod_metadata := object.get(template, "metadata", {})
 
 labels := object.get(pod_metadata, "labels", {})
 
+# The pod's service account. Undefined when nothing runs pods (a CONNECT's
+# object holds exec options): an exception for the default service
+# account must not cover every kubectl exec.
 service_account := sa if {
 	sa := pod_spec.serviceAccountName
 	sa != ""
-} else := "default"
+} else := "default" if is_workload
 
 _container_kinds := [
 	["containers", "container"],

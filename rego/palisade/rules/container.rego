@@ -8,9 +8,15 @@ import data.palisade.lib.subject
 
 findings(rules) := ((((privileged(rules) | capabilities(rules)) | allow_privilege_escalation(rules)) | run_as_root(rules)) | read_only_root_filesystem(rules)) | resources(rules)
 
-_sc(c) := object.get(c.spec, "securityContext", {})
+_sc(c) := _object(object.get(c.spec, "securityContext", {}))
 
-_pod_sc := object.get(subject.pod_spec, "securityContext", {})
+_pod_sc := _object(object.get(subject.pod_spec, "securityContext", {}))
+
+# A field left empty in YAML (securityContext:) is null; like the API
+# server, read it as unset.
+_object(x) := x if is_object(x)
+
+else := {}
 
 privileged(rules) := {f |
 	rules.privileged
@@ -36,10 +42,13 @@ presets := {
 normalize(cap) := trim_prefix(upper(trim_space(cap)), "CAP_")
 
 # effective_capabilities: the runtime defaults minus drop (ALL drops all),
-# plus add. "ALL" in the result means add: [ALL].
-effective_capabilities(c) := (_kept(drops) | adds) if {
-	caps := object.get(_sc(c), "capabilities", {})
-	drops := {normalize(d) | some d in object.get(caps, "drop", [])}
+# plus add. "ALL" in the result means add: [ALL]. A drop counts only as
+# every runtime reads it, case aside: containerd turns drop CAP_X into
+# CAP_CAP_X and does not trim, so CAP_NET_RAW, CAP_ALL or " ALL" drop
+# nothing there. An add counts in any spelling a runtime may accept.
+effective_capabilities(c) := _kept(drops) | adds if {
+	caps := _object(object.get(_sc(c), "capabilities", {}))
+	drops := {upper(d) | some d in object.get(caps, "drop", [])}
 	adds := {normalize(a) | some a in object.get(caps, "add", [])}
 }
 
@@ -121,6 +130,6 @@ resources(rules) := {f |
 	path := _resource_paths[required]
 	some c in subject.containers
 	c.kind != "ephemeralContainer" # ephemeral containers cannot set resources
-	object.get(object.get(c.spec, "resources", {}), path, null) == null
+	object.get(_object(object.get(c.spec, "resources", {})), path, null) == null
 	f := {"rule": "resources", "field": "resources", "value": concat("", [concat(".", path), " missing"]), "container": c.name}
 }

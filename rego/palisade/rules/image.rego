@@ -16,11 +16,13 @@ _finding(rule, c) := {"rule": rule, "field": "image", "value": c.image, "contain
 allowed_registries(rules) := {f |
 	registries := rules.allowedRegistries.registries
 	some [c, img] in _images
-	not _in_any_registry(img.name, registries)
+	not _admitted(c.image, img.name, registries)
 	f := _finding("allowedRegistries", c)
 }
 
-_in_any_registry(name, registries) if {
+# A reference the container runtime cannot parse lies in no registry.
+_admitted(ref, name, registries) if {
+	images.valid(ref)
 	some r in registries
 	images.under_registry(name, r)
 }

@@ -56,7 +56,7 @@ host_path_volumes(rules) := {f |
 blocked_host_paths(rules) := {f |
 	some [volume, path] in _host_paths
 	some blocked in rules.blockedHostPaths.paths
-	under_path(path, blocked)
+	_exposes(path, blocked)
 	some f in _path_findings("blockedHostPaths", "volumes", path, volume)
 }
 
@@ -69,6 +69,12 @@ under_path(path, prefix) if {
 	count(p) >= count(b)
 	array.slice(p, 0, count(b)) == b
 }
+
+# A host path exposes a blocked path when it lies at or below it, or above
+# it: mounting /var (or /) exposes /var/run/docker.sock.
+_exposes(path, blocked) if under_path(path, blocked)
+
+_exposes(path, blocked) if under_path(blocked, path)
 
 _segments(path) := [s | some s in split(path, "/"); s != ""; s != "."]
 
