@@ -146,3 +146,11 @@ func (r *Repo) Tag(name string) {
 	r.git(r.Work, "tag", name)
 	r.git(r.Work, "push", "--quiet", "origin", name)
 }
+
+// Push pushes the work tree's HEAD to main, for commits made by other
+// means than Commit (go-git, to sign them).
+func (r *Repo) Push() string {
+	r.t.Helper()
+	r.git(r.Work, "push", "--quiet", "origin", "HEAD:main")
+	return r.git(r.Work, "rev-parse", "HEAD")
+}
