@@ -33,6 +33,9 @@ func NewEngine(ctx context.Context, b *bundle.Bundle) (*Engine, error) {
 			rego.Query(query),
 			rego.ParsedBundle(Root, b),
 			rego.StrictBuiltinErrors(true),
+			// Keep data as AST values in the store: without this every query
+			// converts the policy data again.
+			rego.StoreReadAST(true),
 		).PrepareForEval(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("compile bundle %s: %w", b.Manifest.Revision, err)

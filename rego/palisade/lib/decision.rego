@@ -28,22 +28,21 @@ effective_action(a) := a if policy.mode != "audit"
 # containers.
 violations(findings, rules) := {v |
 	kept := {f | some f in findings; not excepted(f)}
-	some f in kept
-	containers := sort({g.container |
-		some g in kept
-		g.rule == f.rule
-		g.field == f.field
-		g.value == f.value
-		g.container != ""
+	some key in {[f.rule, f.field, f.value] | some f in kept}
+	containers := sort({f.container |
+		some f in kept
+		[f.rule, f.field, f.value] == key
+		f.container != ""
 	})
-	action := effective_action(rules[f.rule].action)
+	[rule, field, value] := key
+	action := effective_action(rules[rule].action)
 	v := {
-		"rule": f.rule,
+		"rule": rule,
 		"action": action,
-		"field": f.field,
-		"value": f.value,
+		"field": field,
+		"value": value,
 		"containers": containers,
-		"message": message(f, containers, action),
+		"message": message({"rule": rule, "field": field, "value": value}, containers, action),
 	}
 }
 
@@ -64,21 +63,48 @@ excepted(_) if subject.namespace == policy.systemNamespace
 # naming a Palisade image in kubectl debug is still kubectl access.
 excepted(f) if {
 	f.rule != "kubectlAccess"
-	_images_match(policy.systemImages, f)
+	_covers_containers(_system_containers, f)
 }
 
 excepted(f) if {
-	some e in exceptions
-	_applies(e, f)
+	some i in _subject_exceptions
+	_rule_listed(exceptions[i], f.rule)
+	_images_listed(i, f)
 }
 
-_applies(e, f) if {
+# What does not depend on the finding is worked out once per decision:
+# the containers running system images, the exceptions whose live,
+# namespace, label and service account conditions hold for this subject,
+# and the containers each one's image conditions match.
+_system_containers := {c.name |
+	some c in subject.containers
+	images.matches_any(policy.systemImages, subject.image_refs[c.name])
+}
+
+_subject_exceptions contains i if {
+	some i, e in exceptions
 	_live(e)
-	_rule_listed(e, f.rule)
 	_namespace_listed(e)
 	_labels_match(e)
 	_service_account_listed(e)
-	_images_listed(e, f)
+}
+
+_exception_containers[i] := {c.name |
+	some c in subject.containers
+	images.matches_any(exceptions[i].images, subject.image_refs[c.name])
+} if some i in _subject_exceptions
+
+# A container finding is covered when its container is; a pod finding
+# only when every container is.
+_covers_containers(names, f) if {
+	f.container != ""
+	f.container in names
+}
+
+_covers_containers(names, f) if {
+	f.container == ""
+	count(subject.containers) > 0
+	count(names) == count(subject.containers)
 }
 
 _live(e) if not e.expiresNs
@@ -103,21 +129,11 @@ _service_account_listed(e) if count(object.get(e, "serviceAccounts", [])) == 0
 
 _service_account_listed(e) if subject.service_account in e.serviceAccounts
 
-_images_listed(e, _) if count(object.get(e, "images", [])) == 0
+# Image conditions say what runs, so they never cover kubectl access: the
+# user naming the image in kubectl debug would choose their own exception.
+_images_listed(i, _) if count(object.get(exceptions[i], "images", [])) == 0
 
-_images_listed(e, f) if _images_match(e.images, f)
-
-# A container finding matches on its container's image; a pod finding
-# only when every container's image matches.
-_images_match(ms, f) if {
-	f.container != ""
-	images.matches_any(ms, subject.image_refs[f.container])
-}
-
-_images_match(ms, f) if {
-	f.container == ""
-	count(subject.containers) > 0
-	every c in subject.containers {
-		images.matches_any(ms, subject.image_refs[c.name])
-	}
+_images_listed(i, f) if {
+	f.rule != "kubectlAccess"
+	_covers_containers(_exception_containers[i], f)
 }
