@@ -34,8 +34,12 @@ type ClusterData struct {
 	Cluster string `json:"cluster"`
 	Name    string `json:"name"`
 	policy.PolicySpec
-	Rulesets  map[string]policy.RuntimeRulesetSpec `json:"rulesets"`
-	Attestors map[string]policy.AttestorSpec       `json:"attestors"`
+	// NamespaceIndex maps each namespace that a namespaced definition
+	// lists to that definition's position in Namespaced, so that Rego
+	// finds the definition without scanning.
+	NamespaceIndex map[string]int                       `json:"namespaceIndex"`
+	Rulesets       map[string]policy.RuntimeRulesetSpec `json:"rulesets"`
+	Attestors      map[string]policy.AttestorSpec       `json:"attestors"`
 }
 
 // Data returns the data of one cluster's bundle.
@@ -45,15 +49,19 @@ func Data(repo *policy.Repo, cluster string) (*ClusterData, error) {
 		return nil, fmt.Errorf("%w %q", ErrUnknownCluster, cluster)
 	}
 	d := &ClusterData{
-		Cluster:    cluster,
-		Name:       p.Metadata.Name,
-		PolicySpec: p.Spec,
-		Rulesets:   map[string]policy.RuntimeRulesetSpec{},
-		Attestors:  map[string]policy.AttestorSpec{},
+		Cluster:        cluster,
+		Name:           p.Metadata.Name,
+		PolicySpec:     p.Spec,
+		NamespaceIndex: map[string]int{},
+		Rulesets:       map[string]policy.RuntimeRulesetSpec{},
+		Attestors:      map[string]policy.AttestorSpec{},
 	}
 	defs := []policy.Definition{p.Spec.ClusterWide}
-	for _, nd := range p.Spec.Namespaced {
+	for i, nd := range p.Spec.Namespaced {
 		defs = append(defs, nd.Definition)
+		for _, ns := range nd.Namespaces {
+			d.NamespaceIndex[ns] = i
+		}
 	}
 	for _, def := range defs {
 		for _, name := range def.Runtime.Rulesets {

@@ -8,6 +8,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/palisade-dev/palisade/policy"
 )
 
 // Entry points of the Rego library.
@@ -82,12 +84,12 @@ type Facts struct {
 	NamespaceLabels map[string]string
 }
 
-func (f Facts) value() map[string]any {
+func (f Facts) value(obj map[string]any) map[string]any {
 	labels := make(map[string]any, len(f.NamespaceLabels))
 	for k, v := range f.NamespaceLabels {
 		labels[k] = v
 	}
-	v := map[string]any{"namespaceLabels": labels}
+	v := map[string]any{"namespaceLabels": labels, "images": imageFacts(obj)}
 	// Without a time, Rego sees no now and expiring exceptions fail closed.
 	if !f.Now.IsZero() {
 		v["now"] = f.Now.UTC().Format(time.RFC3339Nano)
@@ -116,14 +118,48 @@ type Decision struct {
 
 // Admission evaluates data.palisade.admission.decision for a request.
 func (e *Engine) Admission(ctx context.Context, req *Request, facts Facts) (*Decision, error) {
-	input := map[string]any{"request": requestValue(req), "facts": facts.value()}
+	input := map[string]any{"request": requestValue(req), "facts": facts.value(req.Object)}
 	return e.eval(ctx, e.admission, input)
 }
 
 // Continuous evaluates data.palisade.continuous.decision for a pod.
 func (e *Engine) Continuous(ctx context.Context, pod map[string]any, facts Facts) (*Decision, error) {
-	input := map[string]any{"object": pod, "facts": facts.value()}
+	input := map[string]any{"object": pod, "facts": facts.value(pod)}
 	return e.eval(ctx, e.continuous, input)
+}
+
+// imageFacts normalises every image reference in an object (the string
+// values of "image" keys, wherever they are) with policy.ParseImage, so
+// that Rego does not parse them (lib/images.info). A reference that does
+// not parse is left out: Rego parses it and finds it invalid.
+func imageFacts(obj map[string]any) map[string]any {
+	out := map[string]any{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, child := range v {
+				if ref, ok := child.(string); ok && k == "image" {
+					if _, done := out[ref]; !done {
+						if img, err := policy.ParseImage(ref); err == nil {
+							out[ref] = map[string]any{
+								"registry": img.Registry, "repository": img.Repository, "name": img.Name,
+								"tag": img.Tag, "digest": img.Digest, "reference": img.Reference, "valid": true,
+							}
+						}
+					}
+					continue
+				}
+				walk(child)
+			}
+		case []any:
+			for _, child := range v {
+				walk(child)
+			}
+		}
+	}
+	walk(obj)
+	return out
 }
 
 func requestValue(r *Request) map[string]any {

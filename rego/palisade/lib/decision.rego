@@ -11,7 +11,13 @@ policy := data.palisade.policy
 
 # A namespaced definition that lists the namespace takes precedence over
 # the cluster-wide one, as a whole.
-definition := d if {
+# The bundle carries namespaceIndex (namespace → position in namespaced)
+# so that the lookup does not scan; data without it is scanned.
+definition := policy.namespaced[i] if {
+	i := policy.namespaceIndex[subject.namespace]
+} else := policy.clusterWide if {
+	is_object(policy.namespaceIndex)
+} else := d if {
 	some d in policy.namespaced
 	subject.namespace in d.namespaces
 } else := policy.clusterWide

@@ -4,6 +4,18 @@
 # reference with neither tag nor digest means :latest.
 package palisade.lib.images
 
+# info returns {registry, repository, name, tag, digest, reference, valid}
+# for a reference: from input.facts.images when Go gathered it (the
+# engine does, with github.com/distribution/reference; a differential test
+# keeps both equal), else parsed here, so that a plain OPA decides alike.
+info(ref) := input.facts.images[ref]
+
+info(ref) := object.union(parse(ref), {"valid": _is_valid(ref)}) if not input.facts.images[ref]
+
+_is_valid(ref) if valid(ref)
+
+_is_valid(ref) := false if not valid(ref)
+
 # parse returns {registry, repository, name, tag, digest, reference}.
 # tag and digest are "" when not written.
 parse(ref) := {

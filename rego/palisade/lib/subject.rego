@@ -72,8 +72,11 @@ containers := [{"name": c.name, "image": object.get(c, "image", ""), "kind": k[1
 	some c in object.get(pod_spec, k[0], [])
 ]
 
+# The normalised image of each container (images.info), by container name.
+container_images[c.name] := images.info(c.image) if some c in containers
+
 # Normalised image reference of each container, by container name.
-image_refs[c.name] := images.parse(c.image).reference if some c in containers
+image_refs[name] := img.reference if some name, img in container_images
 
 # Evaluation time in ns since the epoch, from input.facts.now (RFC 3339).
 # Undefined when the caller gave none: expiring exceptions then no longer

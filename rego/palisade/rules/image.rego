@@ -9,22 +9,22 @@ import data.palisade.lib.subject
 
 findings(rules) := (((allowed_registries(rules) | image_name(rules)) | image_tag(rules)) | latest_tag(rules)) | digest_pinning(rules)
 
-_images := [[c, images.parse(c.image)] | some c in subject.containers]
+_images := [[c, subject.container_images[c.name]] | some c in subject.containers]
 
 _finding(rule, c) := {"rule": rule, "field": "image", "value": c.image, "container": c.name}
 
 allowed_registries(rules) := {f |
 	registries := rules.allowedRegistries.registries
 	some [c, img] in _images
-	not _admitted(c.image, img.name, registries)
+	not _admitted(img, registries)
 	f := _finding("allowedRegistries", c)
 }
 
 # A reference the container runtime cannot parse lies in no registry.
-_admitted(ref, name, registries) if {
-	images.valid(ref)
+_admitted(img, registries) if {
+	img.valid
 	some r in registries
-	images.under_registry(name, r)
+	images.under_registry(img.name, r)
 }
 
 # allow/deny rules: a value matching deny violates; so does a value
