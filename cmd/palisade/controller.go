@@ -225,4 +225,3 @@ func runController(ctx context.Context, cmd *cobra.Command, f controllerFlags) e
 	defer cancel()
 	return errors.Join(err, httpServer.Shutdown(shutdownCtx))
 }
-
