@@ -61,7 +61,9 @@ demo: build
 		code=$$?; echo; echo "palisade eval exit code: $$code (1 = some object denied)"; test $$code -le 1
 
 bench:
-	$(GO) test ./bundles -run '^$$' -bench . -benchmem
+	$(GO) test ./bundles -run '^$$' -bench Decision -benchmem -cpu 1
+	$(GO) test ./reconciler -run '^$$' -bench ThousandFiles -benchtime 3x
+	$(GO) test ./test/e2e -run '^$$' -bench PushToClient -benchtime 1x
 
 clean:
 	rm -rf $(BIN)
