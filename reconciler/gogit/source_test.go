@@ -147,3 +147,33 @@ func TestRedact(t *testing.T) {
 		t.Errorf("Redact(scp) = %s", got)
 	}
 }
+
+func TestSyncOverHTTPSWithBasicAuth(t *testing.T) {
+	srv := gitserver.StartTLS(t, "palisade", "t0ken")
+	repo := srv.NewRepo(t, "policy")
+	want := repo.Commit("first", map[string]string{"a.yaml": "a"})
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	bad := filepath.Join(dir, "bad")
+	if err := os.WriteFile(good, []byte("t0ken\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("guess\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, err := gogit.New(gogit.Options{URL: repo.URL, Username: "palisade", PasswordFile: good, CAFile: srv.CAFile, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap := sync(t, src); snap.Commit != want {
+		t.Fatalf("commit %s, want %s", snap.Commit, want)
+	}
+	wrong, _ := gogit.New(gogit.Options{URL: repo.URL, Username: "palisade", PasswordFile: bad, CAFile: srv.CAFile, WorkDir: t.TempDir()})
+	if _, err := wrong.Sync(context.Background()); err == nil {
+		t.Error("wrong password accepted")
+	}
+	untrusted, _ := gogit.New(gogit.Options{URL: repo.URL, Username: "palisade", PasswordFile: good, WorkDir: t.TempDir()})
+	if _, err := untrusted.Sync(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("server certificate not verified: %v", err)
+	}
+}

@@ -4,6 +4,7 @@
 package gitserver
 
 import (
+	"encoding/pem"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -18,7 +19,9 @@ import (
 type Server struct {
 	Root string
 	URL  string
-	srv  *httptest.Server
+	// CAFile is the PEM certificate of a TLS server, empty otherwise.
+	CAFile string
+	srv    *httptest.Server
 }
 
 // Git returns the path of the git binary, failing the test when there is
@@ -32,8 +35,20 @@ func Git(t testing.TB) string {
 	return p
 }
 
-// Start starts a server for the test's lifetime.
+// Start starts a plain-HTTP server for the test's lifetime.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return start(t, false, "", "")
+}
+
+// StartTLS starts an HTTPS server that requires basic auth with user and
+// password. CAFile names a PEM file holding its certificate.
+func StartTLS(t testing.TB, user, password string) *Server {
+	t.Helper()
+	return start(t, true, user, password)
+}
+
+func start(t testing.TB, useTLS bool, user, password string) *Server {
 	t.Helper()
 	root := t.TempDir()
 	h := &cgi.Handler{
@@ -49,9 +64,32 @@ func Start(t testing.TB) *Server {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/git/", h)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &Server{Root: root, URL: srv.URL + "/git", srv: srv}
+	var handler http.Handler = mux
+	if user != "" {
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, p, ok := r.BasicAuth()
+			if !ok || u != user || p != password {
+				w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		})
+	}
+	s := &Server{Root: root}
+	if useTLS {
+		s.srv = httptest.NewTLSServer(handler)
+		s.CAFile = filepath.Join(root, "ca.pem")
+		block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+		if err := os.WriteFile(s.CAFile, block, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		s.srv = httptest.NewServer(handler)
+	}
+	t.Cleanup(s.srv.Close)
+	s.URL = s.srv.URL + "/git"
+	return s
 }
 
 // Repo is a served bare repository and a work tree that pushes to it.
