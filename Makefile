@@ -17,7 +17,7 @@ all: build
 build:
 	$(GO) build -o $(BIN)/palisade ./cmd/palisade
 
-test: lint test-go test-rego test-policies fuzz
+test: cluster-bins lint test-go test-rego test-policies fuzz
 
 test-go:
 	$(GO) test -count=1 ./...
@@ -64,6 +64,13 @@ bench:
 	$(GO) test ./bundles -run '^$$' -bench Decision -benchmem -cpu 1
 	$(GO) test ./reconciler -run '^$$' -bench ThousandFiles -benchtime 3x
 	$(GO) test ./test/e2e -run '^$$' -bench PushToClient -benchtime 1x
+
+# kube-apiserver, kubectl and etcd for test/cluster and hack/cluster-up.sh,
+# built from the Go module proxy into $HOME/.cache/palisade (about 8
+# minutes the first time, nothing when cached).
+.PHONY: cluster-bins
+cluster-bins:
+	bash hack/build-k8s.sh
 
 clean:
 	rm -rf $(BIN)
