@@ -177,3 +177,22 @@ func TestSyncOverHTTPSWithBasicAuth(t *testing.T) {
 		t.Errorf("server certificate not verified: %v", err)
 	}
 }
+
+func TestImportDirFollowsTheSameCodePath(t *testing.T) {
+	repoDir := filepath.Join(t.TempDir(), "repo")
+	url, err := gogit.ImportDir("../../policies-example", repoDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !gogit.IsRepository(repoDir) || gogit.IsRepository(t.TempDir()) {
+		t.Fatal("IsRepository is wrong")
+	}
+	src, err := gogit.New(gogit.Options{URL: url, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := sync(t, src)
+	if !strings.Contains(read(t, snap.FS, "clusters/prod.yaml"), "kind: Policy") {
+		t.Fatal("imported repository lacks the policy")
+	}
+}
