@@ -10,7 +10,7 @@ FUZZTIME  ?= 20s
 # Rego coverage floor (percent) enforced by `make test`.
 REGO_COVERAGE ?= 90
 
-.PHONY: all build test test-go test-rego test-policies fuzz generate verify lint demo bench clean
+.PHONY: all build test test-go test-rego test-policies fuzz generate verify lint demo demo-down demo-offline bench clean
 
 all: build
 
@@ -52,7 +52,16 @@ lint:
 	@test -z "$$($(OPA) fmt --list rego/palisade)" || { $(OPA) fmt --list rego/palisade; echo "opa fmt: files above need formatting"; exit 1; }
 	$(OPA) check --strict rego/palisade
 
-demo: build
+# demo: the live system on a local kube-apiserver (hack/demo.sh); it
+# keeps running until `make demo-down`. demo-offline: the same policy
+# evaluated without a cluster.
+demo:
+	bash hack/demo.sh
+
+demo-down:
+	bash hack/demo-down.sh
+
+demo-offline: build
 	$(BIN)/palisade validate policies-example
 	$(BIN)/palisade test policies-example
 	@echo

@@ -70,3 +70,19 @@ func IsRepository(dir string) bool {
 	_, err := git.PlainOpen(dir)
 	return err == nil
 }
+
+// HeadBranch returns the branch checked out in the repository at dir.
+func HeadBranch(dir string) (string, error) {
+	repo, err := git.PlainOpen(dir)
+	if err != nil {
+		return "", fmt.Errorf("open %s: %w", dir, err)
+	}
+	head, err := repo.Head()
+	if err != nil {
+		return "", fmt.Errorf("read HEAD of %s: %w", dir, err)
+	}
+	if !head.Name().IsBranch() {
+		return "", fmt.Errorf("HEAD of %s is detached: check out a branch", dir)
+	}
+	return head.Name().Short(), nil
+}
