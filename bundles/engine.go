@@ -3,6 +3,7 @@ package bundles
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -19,11 +20,17 @@ const (
 )
 
 // Engine evaluates decisions against one compiled bundle. It is immutable
-// and safe for concurrent use.
+// (but for a cache of parsed image references) and safe for concurrent
+// use.
+//
+// A decision's input is built as AST values (rego.EvalParsedInput) and its
+// result read as AST values: the evaluation is most of the cost of a
+// decision, and converting through map[string]any was another tenth.
 type Engine struct {
 	revision   string
 	admission  rego.PreparedEvalQuery
 	continuous rego.PreparedEvalQuery
+	images     imageCache
 }
 
 // NewEngine compiles a bundle and prepares its entry points. A bundle that
@@ -38,6 +45,9 @@ func NewEngine(ctx context.Context, b *bundle.Bundle) (*Engine, error) {
 			// Keep data as AST values in the store: without this every query
 			// converts the policy data again.
 			rego.StoreReadAST(true),
+			// Hand the decision over as an AST term: eval reads it directly
+			// instead of through a map[string]any.
+			rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }),
 		).PrepareForEval(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("compile bundle %s: %w", b.Manifest.Revision, err)
@@ -84,17 +94,22 @@ type Facts struct {
 	NamespaceLabels map[string]string
 }
 
-func (f Facts) value(obj map[string]any) map[string]any {
-	labels := make(map[string]any, len(f.NamespaceLabels))
+// value is input.facts: the namespace labels, the normalised images of
+// the object (imageCache.facts) and now, when known.
+func (f Facts) value(images ast.Value) ast.Value {
+	labels := ast.NewObjectWithCapacity(len(f.NamespaceLabels))
 	for k, v := range f.NamespaceLabels {
-		labels[k] = v
+		labels.Insert(ast.StringTerm(k), ast.StringTerm(v))
 	}
-	v := map[string]any{"namespaceLabels": labels, "images": imageFacts(obj)}
+	facts := ast.NewObject(
+		ast.Item(ast.InternedTerm("namespaceLabels"), ast.NewTerm(labels)),
+		ast.Item(ast.InternedTerm("images"), ast.NewTerm(images)),
+	)
 	// Without a time, Rego sees no now and expiring exceptions fail closed.
 	if !f.Now.IsZero() {
-		v["now"] = f.Now.UTC().Format(time.RFC3339Nano)
+		facts.Insert(ast.InternedTerm("now"), ast.StringTerm(f.Now.UTC().Format(time.RFC3339Nano)))
 	}
-	return v
+	return facts
 }
 
 // Violation is one rule a subject breaks.
@@ -118,35 +133,58 @@ type Decision struct {
 
 // Admission evaluates data.palisade.admission.decision for a request.
 func (e *Engine) Admission(ctx context.Context, req *Request, facts Facts) (*Decision, error) {
-	input := map[string]any{"request": requestValue(req), "facts": facts.value(req.Object)}
+	request, err := requestValue(req)
+	if err != nil {
+		return nil, fmt.Errorf("convert input: %w", err)
+	}
+	input := ast.NewObject(
+		ast.Item(ast.InternedTerm("request"), ast.NewTerm(request)),
+		ast.Item(ast.InternedTerm("facts"), ast.NewTerm(facts.value(e.images.facts(req.Object)))),
+	)
 	return e.eval(ctx, e.admission, input)
 }
 
 // Continuous evaluates data.palisade.continuous.decision for a pod.
 func (e *Engine) Continuous(ctx context.Context, pod map[string]any, facts Facts) (*Decision, error) {
-	input := map[string]any{"object": pod, "facts": facts.value(pod)}
+	obj, err := ast.InterfaceToValue(pod)
+	if err != nil {
+		return nil, fmt.Errorf("convert input: %w", err)
+	}
+	input := ast.NewObject(
+		ast.Item(ast.InternedTerm("object"), ast.NewTerm(obj)),
+		ast.Item(ast.InternedTerm("facts"), ast.NewTerm(facts.value(e.images.facts(pod)))),
+	)
 	return e.eval(ctx, e.continuous, input)
 }
 
-// imageFacts normalises every image reference in an object (the string
-// values of "image" keys, wherever they are) with policy.ParseImage, so
-// that Rego does not parse them (lib/images.info). A reference that does
-// not parse is left out: Rego parses it and finds it invalid.
-func imageFacts(obj map[string]any) map[string]any {
-	out := map[string]any{}
+// imageCache holds input.facts.images entries by image reference:
+// parsing a reference is most of the cost of the facts, and the same
+// images come back in request after request. The entries are immutable
+// AST values, shared by concurrent evaluations.
+type imageCache struct {
+	mu      sync.RWMutex
+	entries map[string]*ast.Term // nil: the reference does not parse
+}
+
+// imageCacheSize bounds the cache: a cluster runs far fewer distinct
+// images; past the bound the cache starts over rather than grow.
+const imageCacheSize = 4096
+
+// facts returns input.facts.images for an object: every image reference
+// in it (the string values of "image" keys, wherever they are) normalised
+// with policy.ParseImage, so that Rego does not parse them
+// (lib/images.info). A reference that does not parse is left out: Rego
+// parses it and finds it invalid.
+func (c *imageCache) facts(obj map[string]any) ast.Value {
+	out := ast.NewObject()
 	var walk func(v any)
 	walk = func(v any) {
 		switch v := v.(type) {
 		case map[string]any:
 			for k, child := range v {
 				if ref, ok := child.(string); ok && k == "image" {
-					if _, done := out[ref]; !done {
-						if img, err := policy.ParseImage(ref); err == nil {
-							out[ref] = map[string]any{
-								"registry": img.Registry, "repository": img.Repository, "name": img.Name,
-								"tag": img.Tag, "digest": img.Digest, "reference": img.Reference, "valid": true,
-							}
-						}
+					if img := c.get(ref); img != nil {
+						out.Insert(ast.StringTerm(ref), img)
 					}
 					continue
 				}
@@ -162,71 +200,126 @@ func imageFacts(obj map[string]any) map[string]any {
 	return out
 }
 
-func requestValue(r *Request) map[string]any {
-	groups := make([]any, len(r.UserInfo.Groups))
-	for i, g := range r.UserInfo.Groups {
-		groups[i] = g
+func (c *imageCache) get(ref string) *ast.Term {
+	c.mu.RLock()
+	img, ok := c.entries[ref]
+	c.mu.RUnlock()
+	if ok {
+		return img
 	}
-	v := map[string]any{
-		"uid":         r.UID,
-		"kind":        map[string]any{"group": r.Kind.Group, "version": r.Kind.Version, "kind": r.Kind.Kind},
-		"namespace":   r.Namespace,
-		"name":        r.Name,
-		"operation":   r.Operation,
-		"subResource": r.SubResource,
-		"userInfo":    map[string]any{"username": r.UserInfo.Username, "groups": groups},
+	if parsed, err := policy.ParseImage(ref); err == nil {
+		img = ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("registry"), ast.StringTerm(parsed.Registry)),
+			ast.Item(ast.InternedTerm("repository"), ast.StringTerm(parsed.Repository)),
+			ast.Item(ast.InternedTerm("name"), ast.StringTerm(parsed.Name)),
+			ast.Item(ast.InternedTerm("tag"), ast.StringTerm(parsed.Tag)),
+			ast.Item(ast.InternedTerm("digest"), ast.StringTerm(parsed.Digest)),
+			ast.Item(ast.InternedTerm("reference"), ast.StringTerm(parsed.Reference)),
+			ast.Item(ast.InternedTerm("valid"), ast.InternedTerm(true)),
+		)
 	}
-	if r.Object != nil {
-		v["object"] = r.Object
+	c.mu.Lock()
+	if len(c.entries) >= imageCacheSize || c.entries == nil {
+		c.entries = make(map[string]*ast.Term)
 	}
-	if r.OldObject != nil {
-		v["oldObject"] = r.OldObject
-	}
-	return v
+	c.entries[ref] = img
+	c.mu.Unlock()
+	return img
 }
 
-func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input map[string]any) (*Decision, error) {
-	value, err := ast.InterfaceToValue(input)
-	if err != nil {
-		return nil, fmt.Errorf("convert input: %w", err)
+// requestValue is input.request.
+func requestValue(r *Request) (ast.Value, error) {
+	groups := make([]*ast.Term, len(r.UserInfo.Groups))
+	for i, g := range r.UserInfo.Groups {
+		groups[i] = ast.StringTerm(g)
 	}
-	rs, err := pq.Eval(ctx, rego.EvalParsedInput(value))
+	v := ast.NewObject(
+		ast.Item(ast.InternedTerm("uid"), ast.StringTerm(r.UID)),
+		ast.Item(ast.InternedTerm("kind"), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("group"), ast.StringTerm(r.Kind.Group)),
+			ast.Item(ast.InternedTerm("version"), ast.StringTerm(r.Kind.Version)),
+			ast.Item(ast.InternedTerm("kind"), ast.StringTerm(r.Kind.Kind)),
+		)),
+		ast.Item(ast.InternedTerm("namespace"), ast.StringTerm(r.Namespace)),
+		ast.Item(ast.InternedTerm("name"), ast.StringTerm(r.Name)),
+		ast.Item(ast.InternedTerm("operation"), ast.StringTerm(r.Operation)),
+		ast.Item(ast.InternedTerm("subResource"), ast.StringTerm(r.SubResource)),
+		ast.Item(ast.InternedTerm("userInfo"), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("username"), ast.StringTerm(r.UserInfo.Username)),
+			ast.Item(ast.InternedTerm("groups"), ast.ArrayTerm(groups...)),
+		)),
+	)
+	for key, obj := range map[string]map[string]any{"object": r.Object, "oldObject": r.OldObject} {
+		if obj == nil {
+			continue
+		}
+		x, err := ast.InterfaceToValue(obj)
+		if err != nil {
+			return nil, err
+		}
+		v.Insert(ast.InternedTerm(key), ast.NewTerm(x))
+	}
+	return v, nil
+}
+
+func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (*Decision, error) {
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
 		return nil, fmt.Errorf("evaluate policy: %w", err)
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
 		return nil, fmt.Errorf("evaluate policy: undefined decision")
 	}
-	out, ok := rs[0].Expressions[0].Value.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("evaluate policy: decision is %T, not an object", rs[0].Expressions[0].Value)
+	var out ast.Object
+	if t, ok := rs[0].Expressions[0].Value.(*ast.Term); ok {
+		out, _ = t.Value.(ast.Object)
+	}
+	if out == nil {
+		return nil, fmt.Errorf("evaluate policy: decision is not an object")
 	}
 	d := &Decision{Revision: e.revision, Violations: []Violation{}, Warnings: []string{}}
-	d.Allowed, _ = out["allowed"].(bool)
-	for _, w := range asSlice(out["warnings"]) {
-		s, _ := w.(string)
-		d.Warnings = append(d.Warnings, s)
+	if b, ok := field(out, "allowed").(ast.Boolean); ok {
+		d.Allowed = bool(b)
 	}
-	for _, item := range asSlice(out["violations"]) {
-		m, _ := item.(map[string]any)
+	each(field(out, "warnings"), func(w ast.Value) {
+		d.Warnings = append(d.Warnings, str(w))
+	})
+	each(field(out, "violations"), func(item ast.Value) {
+		m, _ := item.(ast.Object)
 		v := Violation{
-			Rule: str(m["rule"]), Action: str(m["action"]), Field: str(m["field"]),
-			Value: str(m["value"]), Message: str(m["message"]), Containers: []string{},
+			Rule: str(field(m, "rule")), Action: str(field(m, "action")), Field: str(field(m, "field")),
+			Value: str(field(m, "value")), Message: str(field(m, "message")), Containers: []string{},
 		}
-		for _, c := range asSlice(m["containers"]) {
+		each(field(m, "containers"), func(c ast.Value) {
 			v.Containers = append(v.Containers, str(c))
-		}
+		})
 		d.Violations = append(d.Violations, v)
-	}
+	})
 	return d, nil
 }
 
-func asSlice(v any) []any {
-	s, _ := v.([]any)
-	return s
+// field is the value of key in obj, nil when obj is nil or has no key.
+func field(obj ast.Object, key string) ast.Value {
+	if obj == nil {
+		return nil
+	}
+	if t := obj.Get(ast.InternedTerm(key)); t != nil {
+		return t.Value
+	}
+	return nil
 }
 
-func str(v any) string {
-	s, _ := v.(string)
-	return s
+// each calls f on the elements of an array, or of a set in sorted order.
+func each(v ast.Value, f func(ast.Value)) {
+	switch v := v.(type) {
+	case *ast.Array:
+		v.Foreach(func(t *ast.Term) { f(t.Value) })
+	case ast.Set:
+		_ = v.Iter(func(t *ast.Term) error { f(t.Value); return nil })
+	}
+}
+
+func str(v ast.Value) string {
+	s, _ := v.(ast.String)
+	return string(s)
 }

@@ -1,6 +1,7 @@
 # Package admission is the admission webhook's entry point:
 # data.palisade.admission.decision for an AdmissionReview request in
-# input.request and facts in input.facts.
+# input.request and facts in input.facts. The rules read the deployment
+# tab (lib/decision.rules).
 package palisade.admission
 
 import data.palisade.lib.decision as lib
@@ -10,8 +11,6 @@ import data.palisade.rules.image
 import data.palisade.rules.kubectl
 import data.palisade.rules.pod
 
-rules := object.get(lib.definition, "deployment", {})
-
 # Pod-spec rules run on CREATE and UPDATE of anything that runs pods, and
 # on UPDATE of pods/ephemeralcontainers (the pod with its new containers).
 _checks_workload if {
@@ -20,22 +19,20 @@ _checks_workload if {
 	subject.is_workload
 }
 
-workload_findings := (pod.findings(rules) | container.findings(rules)) | image.findings(rules) if _checks_workload
+workload_findings := (pod.findings | container.findings) | image.findings if {
+	_checks_workload
+} else := set()
 
-workload_findings := set() if not _checks_workload
+findings := workload_findings | kubectl.findings
 
-findings := workload_findings | kubectl.findings(rules)
-
-violations := lib.violations(findings, rules)
+violations := lib.violations(findings)
 
 # allowed is false when any violation blocks. Log violations become
 # warnings (kubectl prints them).
-allowed := count({v | some v in violations; v.action == "block"}) == 0
-
-warnings := sort([v.message | some v in violations; v.action == "log"])
-
 decision := {
-	"allowed": allowed,
-	"violations": violations,
-	"warnings": warnings,
+	"allowed": count({v | some v in vs; v.action == "block"}) == 0,
+	"violations": vs,
+	"warnings": sort([v.message | some v in vs; v.action == "log"]),
+} if {
+	vs := violations
 }

@@ -1,6 +1,7 @@
 package palisade.admission_test
 
 import data.palisade.admission
+import data.palisade.lib.decision as lib
 import data.palisade.test.fixtures as fx
 
 _deployment := {
@@ -186,7 +187,7 @@ test_namespaced_definition_stricter_denied if {
 test_definition_without_deployment_tab_allowed if {
 	p := object.union(_policy, {"namespaced": [{"name": "lab", "namespaces": ["lab"]}]})
 	_decision(p, fx.create(_pod("lab", _privileged))) == {"allowed": true, "violations": set(), "warnings": []}
-	admission.rules == {} with data.palisade.policy as p with input as fx.create(_pod("lab", _privileged))
+	lib.rules == {} with data.palisade.policy as p with input as fx.create(_pod("lab", _privileged))
 }
 
 test_system_namespace_allowed if {

@@ -1,6 +1,7 @@
 # Package continuous is the scanner's entry point:
 # data.palisade.continuous.decision for a running pod in input.object and
-# facts in input.facts. It shares every rule with admission.
+# facts in input.facts. It shares every rule with admission; the rules read
+# the continuous tab (lib/decision.rules).
 package palisade.continuous
 
 import data.palisade.lib.decision as lib
@@ -9,13 +10,11 @@ import data.palisade.rules.container
 import data.palisade.rules.image
 import data.palisade.rules.pod
 
-rules := object.get(lib.definition, ["continuous", "rules"], {})
+findings := (pod.findings | container.findings) | image.findings if {
+	subject.is_workload
+} else := set()
 
-findings := (pod.findings(rules) | container.findings(rules)) | image.findings(rules) if subject.is_workload
-
-findings := set() if not subject.is_workload
-
-violations := lib.violations(findings, rules)
+violations := lib.violations(findings)
 
 decision := {
 	"violations": violations,

@@ -1,7 +1,7 @@
 # Package decision turns rule findings into violations: it selects the
-# definition that applies to the subject's namespace, applies exceptions
-# (expired ones no longer apply) and the implicit system exception, applies
-# the global audit mode, and writes the messages.
+# definition that applies to the subject's namespace and its rules, applies
+# exceptions (expired ones no longer apply) and the implicit system
+# exception, applies the global audit mode, and writes the messages.
 package palisade.lib.decision
 
 import data.palisade.lib.images
@@ -22,45 +22,65 @@ definition := policy.namespaced[i] if {
 	subject.namespace in d.namespaces
 } else := policy.clusterWide
 
+# rules is the tab that every rule reads its configuration from: the
+# deployment rules for an admission request (input.request), the
+# continuous rules for a scan (input.object). A rule that the tab does not
+# name finds nothing.
+rules := object.get(definition, "deployment", {}) if {
+	input.request
+} else := object.get(definition, ["continuous", "rules"], {})
+
 exceptions := object.get(definition, "exceptions", [])
 
-# audit mode downgrades block, isolate and terminate to log.
-effective_action(_) := "log" if policy.mode == "audit"
+# audit mode downgrades block, isolate and terminate to log. (Without a
+# mode there is no action, and so no violation.)
+effective_action(a) := {true: "log", false: a}[_audit]
 
-effective_action(a) := a if policy.mode != "audit"
+_audit := policy.mode == "audit"
 
 # violations groups findings {rule, field, value, container} that no
 # exception covers into one violation per (rule, field, value), listing the
 # containers.
-violations(findings, rules) := {v |
-	kept := {f | some f in findings; not excepted(f)}
-	some key in {[f.rule, f.field, f.value] | some f in kept}
+violations(findings) := {v |
+	audit := _audit
+	kept := _kept(findings)
+	some [rule, field, value] in {[f.rule, f.field, f.value] | some f in kept}
+	action := {true: "log", false: rules[rule].action}[audit] # effective_action, inline
 	containers := sort({f.container |
 		some f in kept
-		[f.rule, f.field, f.value] == key
+		f.rule == rule
+		f.field == field
+		f.value == value
 		f.container != ""
 	})
-	[rule, field, value] := key
-	action := effective_action(rules[rule].action)
 	v := {
 		"rule": rule,
 		"action": action,
 		"field": field,
 		"value": value,
 		"containers": containers,
-		"message": message({"rule": rule, "field": field, "value": value}, containers, action),
+		"message": concat("", [field, " violates rule ", rule, " \"", value, "\"", _in_containers(containers), " (", action, ")"]),
 	}
 }
 
-message(f, [], action) := sprintf("%s violates rule %s %s (%s)", [f.field, f.rule, _quote(f.value), action])
+# The findings that no exception covers: all of them, without looking at
+# the exceptions, when there are none or no exception applies to the
+# subject.
+_kept(findings) := findings if {
+	count(findings) == 0
+} else := findings if {
+	_excepts_nothing
+} else := {f | some f in findings; not excepted(f)}
 
-message(f, containers, action) := sprintf("%s violates rule %s %s in container(s) %s (%s)", [
-	f.field, f.rule, _quote(f.value),
-	concat(", ", [_quote(c) | some c in containers]),
-	action,
-]) if count(containers) > 0
+_excepts_nothing if {
+	subject.namespace != policy.systemNamespace
+	count(_system_containers) == 0
+	count(_subject_exceptions) == 0
+}
 
-_quote(s) := concat("", ["\"", s, "\""])
+_in_containers(containers) := "" if {
+	count(containers) == 0
+} else := concat("", [` in container(s) "`, concat(`", "`, containers), `"`])
 
 # The system's own namespace and images are never subject to rules.
 excepted(_) if subject.namespace == policy.systemNamespace
@@ -82,22 +102,29 @@ excepted(f) if {
 # the containers running system images, the exceptions whose live,
 # namespace, label and service account conditions hold for this subject,
 # and the containers each one's image conditions match.
-_system_containers := {c.name |
-	some c in subject.containers
-	images.matches_any(policy.systemImages, subject.image_refs[c.name])
+_system_containers := {name |
+	system := policy.systemImages
+	some name, img in subject.container_images
+	images.matches_any(system, img.reference)
 }
 
+# The conditions that fail most often come first. Pod labels match when
+# the pod has every label of the exception, with its value (the values
+# are strings, so object.subset compares them as ==).
 _subject_exceptions contains i if {
+	labels := subject.labels
+	namespace := subject.namespace
 	some i, e in exceptions
-	_live(e)
-	_namespace_listed(e)
-	_labels_match(e)
+	object.subset(labels, object.get(e, "podLabels", {}))
+	namespaces := object.get(e, "namespaces", [])
+	true in [count(namespaces) == 0, namespace in namespaces] # either
 	_service_account_listed(e)
+	_live(e)
 }
 
-_exception_containers[i] := {c.name |
-	some c in subject.containers
-	images.matches_any(exceptions[i].images, subject.image_refs[c.name])
+_exception_containers[i] := {name |
+	some name, img in subject.container_images
+	images.matches_any(exceptions[i].images, img.reference)
 } if some i in _subject_exceptions
 
 # A container finding is covered when its container is; a pod finding
@@ -120,16 +147,6 @@ _live(e) if e.expiresNs > subject.now_ns
 _rule_listed(e, _) if count(object.get(e, "rules", [])) == 0
 
 _rule_listed(e, rule) if rule in e.rules
-
-_namespace_listed(e) if count(object.get(e, "namespaces", [])) == 0
-
-_namespace_listed(e) if subject.namespace in e.namespaces
-
-_labels_match(e) if {
-	every k, v in object.get(e, "podLabels", {}) {
-		subject.labels[k] == v
-	}
-}
 
 _service_account_listed(e) if count(object.get(e, "serviceAccounts", [])) == 0
 

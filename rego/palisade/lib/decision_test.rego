@@ -98,12 +98,21 @@ test_exceptions_of_other_definition_not_excepted if {
 	not lib.excepted(_priv("a")) with data.palisade.policy as p with input as fx.create(_pod_in("lab", _images))
 }
 
+# The rules are the deployment tab for an admission request, the
+# continuous tab for a scan.
+test_rules_of_entry_point_tab_selected if {
+	p := fx.policy(_rules, {"privileged": {"action": "terminate"}})
+	lib.rules == _rules with data.palisade.policy as p with input as _input
+	lib.rules == {"privileged": {"action": "terminate"}} with data.palisade.policy as p with input as fx.scan(_pod_in("shop", _images))
+	lib.rules == {} with data.palisade.policy as json.remove(p, ["clusterWide/continuous"]) with input as fx.scan(_pod_in("shop", _images))
+}
+
 #
 # violations and messages
 #
 
 _violations(p, findings) := vs if {
-	vs := lib.violations(findings, _rules) with data.palisade.policy as p with input as fx.create(_pod_in("shop", {"busybox-container": "busybox:1.36", "a": "nginx", "b": "nginx"}))
+	vs := lib.violations(findings) with data.palisade.policy as p with input as fx.create(_pod_in("shop", {"busybox-container": "busybox:1.36", "a": "nginx", "b": "nginx"}))
 }
 
 test_violation_container_message_formatted if {

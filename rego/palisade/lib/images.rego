@@ -8,9 +8,9 @@ package palisade.lib.images
 # for a reference: from input.facts.images when Go gathered it (the
 # engine does, with github.com/distribution/reference; a differential test
 # keeps both equal), else parsed here, so that a plain OPA decides alike.
-info(ref) := input.facts.images[ref]
-
-info(ref) := object.union(parse(ref), {"valid": _is_valid(ref)}) if not input.facts.images[ref]
+info(ref) := img if {
+	img := input.facts.images[ref]
+} else := object.union(parse(ref), {"valid": _is_valid(ref)})
 
 _is_valid(ref) if valid(ref)
 
@@ -104,26 +104,37 @@ _reference_pattern := concat("", [
 
 # matches is true when a matcher ({equals|contains|prefix|glob}) matches a
 # value. Globs use / as the separator: * stays within a segment, ** crosses.
-matches(m, v) if v == m.equals
+matches(m, v) if matches_any([m], v)
 
-matches(m, v) if contains(v, m.contains)
-
-matches(m, v) if startswith(v, m.prefix)
-
-matches(m, v) if glob.match(m.glob, ["/"], v)
+# matches_any is true when any of the matchers ms matches v (one call, no
+# call per matcher: rules call it for every container).
+matches_any(ms, v) if {
+	some m in ms
+	v == m.equals
+}
 
 matches_any(ms, v) if {
 	some m in ms
-	matches(m, v)
+	contains(v, m.contains)
+}
+
+matches_any(ms, v) if {
+	some m in ms
+	startswith(v, m.prefix)
+}
+
+matches_any(ms, v) if {
+	some m in ms
+	glob.match(m.glob, ["/"], v)
 }
 
 # under_registry is true when an image name lies in a registry entry
 # (host, optionally with path segments): whole segments only, so
 # myregistry.io does not admit myregistry.io.evil.com/x, and ghcr.io/acme
-# does not admit ghcr.io/acme-evil/x.
-under_registry(name, registry) if {
-	segs := split(name, "/")
-	want := split(registry, "/")
-	count(segs) > count(want)
-	array.slice(segs, 0, count(want)) == want
-}
+# does not admit ghcr.io/acme-evil/x. The name lies in the entry when it
+# starts with registry_prefix(registry).
+under_registry(name, registry) if startswith(name, registry_prefix(registry))
+
+# registry_prefix is what the names under a registry entry start with:
+# the entry and a segment separator.
+registry_prefix(registry) := concat("", [registry, "/"])

@@ -31,12 +31,10 @@ user := object.get(input, ["request", "userInfo", "username"], "")
 groups := object.get(input, ["request", "userInfo", "groups"], [])
 
 # The pod template of every kind that runs pods.
-template_kinds := {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController"}
-
 template := {"metadata": object.get(obj, "metadata", {}), "spec": obj.spec} if {
 	kind == "Pod"
 } else := obj.spec.template if {
-	kind in template_kinds
+	kind in {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController"}
 } else := obj.spec.jobTemplate.spec.template if {
 	kind == "CronJob"
 } else := obj.template if {
@@ -50,7 +48,11 @@ pod_spec := object.get(template, "spec", {})
 
 pod_metadata := object.get(template, "metadata", {})
 
-labels := object.get(pod_metadata, "labels", {})
+# The pod's labels ({} when unset or null).
+labels := l if {
+	l := pod_metadata.labels
+	is_object(l)
+} else := {}
 
 # The pod's service account. Undefined when nothing runs pods (a CONNECT's
 # object holds exec options): an exception for the default service
@@ -60,20 +62,25 @@ service_account := sa if {
 	sa != ""
 } else := "default" if is_workload
 
-_container_kinds := [
-	["containers", "container"],
-	["initContainers", "initContainer"],
-	["ephemeralContainers", "ephemeralContainer"],
+# Every container of the pod: regular, init and ephemeral, in this order.
+containers := [{"name": c.name, "image": object.get(c, "image", ""), "kind": kind, "spec": c} |
+	spec := pod_spec
+	some [key, kind] in [
+		["containers", "container"],
+		["initContainers", "initContainer"],
+		["ephemeralContainers", "ephemeralContainer"],
+	]
+	some c in spec[key]
 ]
 
-# Every container of the pod: regular, init and ephemeral.
-containers := [{"name": c.name, "image": object.get(c, "image", ""), "kind": k[1], "spec": c} |
-	some k in _container_kinds
-	some c in object.get(pod_spec, k[0], [])
-]
+# The normalised image of each container (images.info), by container name:
+# the facts Go gathered, read without a call, else parsed.
+container_images[c.name] := input.facts.images[c.image] if some c in containers
 
-# The normalised image of each container (images.info), by container name.
-container_images[c.name] := images.info(c.image) if some c in containers
+container_images[c.name] := images.info(c.image) if {
+	some c in containers
+	not input.facts.images[c.image]
+}
 
 # Normalised image reference of each container, by container name.
 image_refs[name] := img.reference if some name, img in container_images

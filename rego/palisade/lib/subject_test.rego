@@ -201,6 +201,17 @@ test_image_refs_normalised if {
 	} with input as fx.spec_input(_spec)
 }
 
+# The engine gathers the normalised images (input.facts.images): they are
+# read as given, and the references it left out are parsed here.
+test_container_images_from_facts_read if {
+	gathered := {"registry": "ghcr.io", "repository": "acme/proxy", "name": "ghcr.io/acme/proxy", "tag": "2", "digest": "", "reference": "ghcr.io/acme/proxy:2", "valid": true, "from": "facts"}
+	given := object.union(fx.spec_input(_spec), {"facts": {"images": {"ghcr.io/acme/proxy:2": gathered}}})
+	images := subject.container_images with input as given
+	images.sidecar == gathered
+	images.app.reference == "docker.io/library/nginx:1.25"
+	not images.app.from
+}
+
 #
 # facts
 #

@@ -2,27 +2,107 @@
 # capabilities, privilege escalation, run as root, read-only root file
 # system, resource requests and limits. Pod-level security context settings
 # apply where the container leaves them unset.
+#
+# findings has one body per rule (or per case of a rule), each guarded by
+# the rule's configuration in lib/decision.rules: one rule to evaluate, not
+# one per catalog entry. Settings are read by path
+# (object.get(c.spec, ["securityContext", key], default)), which reads a
+# securityContext left empty in YAML (securityContext:, so null) as unset,
+# like the API server.
 package palisade.rules.container
 
+import data.palisade.lib.decision
 import data.palisade.lib.subject
 
-findings(rules) := ((((privileged(rules) | capabilities(rules)) | allow_privilege_escalation(rules)) | run_as_root(rules)) | read_only_root_filesystem(rules)) | resources(rules)
-
-_sc(c) := _object(object.get(c.spec, "securityContext", {}))
-
-_pod_sc := _object(object.get(subject.pod_spec, "securityContext", {}))
-
-# A field left empty in YAML (securityContext:) is null; like the API
-# server, read it as unset.
-_object(x) := x if is_object(x)
-
-else := {}
-
-privileged(rules) := {f |
-	rules.privileged
+# privileged: privileged: true.
+findings contains f if {
+	decision.rules.privileged
 	some c in subject.containers
-	_sc(c).privileged == true
+	c.spec.securityContext.privileged == true
 	f := {"rule": "privileged", "field": "containerSecurityContext", "value": "true", "container": c.name}
+}
+
+# capabilities: every effective capability outside the preset or denied.
+# A container that drops ALL has its added capabilities only: the second
+# body finds those, the first every capability of the other containers.
+findings contains f if {
+	cfg := decision.rules.capabilities
+	some c in subject.containers
+	not "ALL" in object.get(c.spec, ["securityContext", "capabilities", "drop"], [])
+	some cap in effective_capabilities(c)
+	_capability_violates(cfg, cap)
+	f := {"rule": "capabilities", "field": "containerSecurityContext", "value": cap, "container": c.name}
+}
+
+findings contains f if {
+	cfg := decision.rules.capabilities
+	some c in subject.containers
+	some added in object.get(c.spec, ["securityContext", "capabilities", "add"], [])
+	cap := normalize(added)
+	_capability_violates(cfg, cap)
+	f := {"rule": "capabilities", "field": "containerSecurityContext", "value": cap, "container": c.name}
+}
+
+# allowPrivilegeEscalation: anything but allowPrivilegeEscalation: false.
+findings contains f if {
+	decision.rules.allowPrivilegeEscalation
+	some c in subject.containers
+	value := object.get(c.spec, ["securityContext", "allowPrivilegeEscalation"], "unset")
+	value != false
+	f := {"rule": "allowPrivilegeEscalation", "field": "containerSecurityContext", "value": sprintf("allowPrivilegeEscalation=%v", [value]), "container": c.name}
+}
+
+# runAsRoot: the container's runAsUser and runAsNonRoot, else the pod's.
+# An unset runAsUser reads as false and an unset runAsNonRoot as null:
+# each case below treats them alike.
+findings contains f if {
+	decision.rules.runAsRoot
+	pod_user := object.get(subject.pod_spec, ["securityContext", "runAsUser"], false)
+	some c in subject.containers
+	object.get(c.spec, ["securityContext", "runAsUser"], pod_user) == 0
+	f := {"rule": "runAsRoot", "field": "containerSecurityContext", "value": "runAsUser=0", "container": c.name}
+}
+
+findings contains f if {
+	decision.rules.runAsRoot
+	pod_user := object.get(subject.pod_spec, ["securityContext", "runAsUser"], false)
+	pod_non_root := object.get(subject.pod_spec, ["securityContext", "runAsNonRoot"], null)
+	some c in subject.containers
+	object.get(c.spec, ["securityContext", "runAsUser"], pod_user) == false
+	non_root := object.get(c.spec, ["securityContext", "runAsNonRoot"], pod_non_root)
+	value := _non_root_reasons[non_root]
+	f := {"rule": "runAsRoot", "field": "containerSecurityContext", "value": value, "container": c.name}
+}
+
+# Without runAsUser, a container runs as root unless runAsNonRoot is true.
+_non_root_reasons := {null: "runAsNonRoot unset", false: "runAsNonRoot=false"}
+
+# readOnlyRootFilesystem: anything but readOnlyRootFilesystem: true.
+findings contains f if {
+	decision.rules.readOnlyRootFilesystem
+	some c in subject.containers
+	value := object.get(c.spec, ["securityContext", "readOnlyRootFilesystem"], "unset")
+	value != true
+	f := {"rule": "readOnlyRootFilesystem", "field": "containerSecurityContext", "value": sprintf("readOnlyRootFilesystem=%v", [value]), "container": c.name}
+}
+
+# resources: each required request or limit that a container leaves unset.
+findings contains f if {
+	some required in decision.rules.resources.require
+	[path, missing] := _resources[required]
+	some c in subject.containers
+	c.kind != "ephemeralContainer" # ephemeral containers cannot set resources
+	object.get(c.spec, path, null) == null
+	f := {"rule": "resources", "field": "resources", "value": missing, "container": c.name}
+}
+
+# The path of each resource setting in a container, and the finding's value
+# when it is missing.
+_resources := {
+	"cpuRequests": [["resources", "requests", "cpu"], "requests.cpu missing"],
+	"cpuLimits": [["resources", "limits", "cpu"], "limits.cpu missing"],
+	"memoryRequests": [["resources", "requests", "memory"], "requests.memory missing"],
+	"memoryLimits": [["resources", "limits", "memory"], "limits.memory missing"],
 }
 
 # The capabilities a container runtime (containerd, CRI-O, Docker) grants
@@ -47,89 +127,22 @@ normalize(cap) := trim_prefix(upper(trim_space(cap)), "CAP_")
 # CAP_CAP_X and does not trim, so CAP_NET_RAW, CAP_ALL or " ALL" drop
 # nothing there. An add counts in any spelling a runtime may accept.
 effective_capabilities(c) := _kept(drops) | adds if {
-	caps := _object(object.get(_sc(c), "capabilities", {}))
-	drops := {upper(d) | some d in object.get(caps, "drop", [])}
-	adds := {normalize(a) | some a in object.get(caps, "add", [])}
+	drops := {upper(d) | some d in object.get(c.spec, ["securityContext", "capabilities", "drop"], [])}
+	adds := {normalize(a) | some a in object.get(c.spec, ["securityContext", "capabilities", "add"], [])}
 }
 
-_kept(drops) := set() if "ALL" in drops
+_kept(drops) := set() if {
+	"ALL" in drops
+} else := runtime_defaults - drops
 
-_kept(drops) := runtime_defaults - drops if not "ALL" in drops
+_capability_violates(cfg, cap) if not cap in presets[cfg.preset]
+
+_capability_violates(cfg, cap) if _denied(cap, _deny(cfg))
+
+_deny(cfg) := {normalize(d) | some d in cfg.deny}
 
 _denied(cap, deny) if cap in deny
 
 _denied(_, deny) if "ALL" in deny
 
 _denied("ALL", deny) if count(deny) > 0
-
-capabilities(rules) := {f |
-	cfg := rules.capabilities
-	some c in subject.containers
-	some cap in effective_capabilities(c)
-	_capability_violates(cfg, cap)
-	f := {"rule": "capabilities", "field": "containerSecurityContext", "value": cap, "container": c.name}
-}
-
-_capability_violates(cfg, cap) if not cap in presets[cfg.preset]
-
-_capability_violates(cfg, cap) if _denied(cap, {normalize(d) | some d in cfg.deny})
-
-allow_privilege_escalation(rules) := {f |
-	rules.allowPrivilegeEscalation
-	some c in subject.containers
-	value := object.get(_sc(c), "allowPrivilegeEscalation", "unset")
-	value != false
-	f := {"rule": "allowPrivilegeEscalation", "field": "containerSecurityContext", "value": sprintf("allowPrivilegeEscalation=%v", [value]), "container": c.name}
-}
-
-# The container's setting, else the pod's.
-_effective(c, key) := v if {
-	v := _sc(c)[key]
-} else := v if {
-	v := _pod_sc[key]
-}
-
-run_as_root(rules) := {f |
-	rules.runAsRoot
-	some c in subject.containers
-	value := _root_reason(c)
-	f := {"rule": "runAsRoot", "field": "containerSecurityContext", "value": value, "container": c.name}
-}
-
-_root_reason(c) := "runAsUser=0" if _effective(c, "runAsUser") == 0
-
-_root_reason(c) := "runAsNonRoot unset" if {
-	not _effective(c, "runAsUser")
-	not _has_effective(c, "runAsNonRoot")
-}
-
-_root_reason(c) := "runAsNonRoot=false" if {
-	not _effective(c, "runAsUser")
-	_effective(c, "runAsNonRoot") == false
-}
-
-_has_effective(c, key) if _effective(c, key) != null
-
-read_only_root_filesystem(rules) := {f |
-	rules.readOnlyRootFilesystem
-	some c in subject.containers
-	value := object.get(_sc(c), "readOnlyRootFilesystem", "unset")
-	value != true
-	f := {"rule": "readOnlyRootFilesystem", "field": "containerSecurityContext", "value": sprintf("readOnlyRootFilesystem=%v", [value]), "container": c.name}
-}
-
-_resource_paths := {
-	"cpuRequests": ["requests", "cpu"],
-	"cpuLimits": ["limits", "cpu"],
-	"memoryRequests": ["requests", "memory"],
-	"memoryLimits": ["limits", "memory"],
-}
-
-resources(rules) := {f |
-	some required in rules.resources.require
-	path := _resource_paths[required]
-	some c in subject.containers
-	c.kind != "ephemeralContainer" # ephemeral containers cannot set resources
-	object.get(_object(object.get(c.spec, "resources", {})), path, null) == null
-	f := {"rule": "resources", "field": "resources", "value": concat("", [concat(".", path), " missing"]), "container": c.name}
-}

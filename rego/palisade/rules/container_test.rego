@@ -3,6 +3,14 @@ package palisade.rules.container_test
 import data.palisade.rules.container
 import data.palisade.test.fixtures as fx
 
+# _findings returns container.findings under these rules (the tab's rules,
+# lib/decision.rules); _rule, the findings of one rule of the catalog.
+_findings(rules) := fs if {
+	fs := container.findings with data.palisade.lib.decision.rules as rules
+}
+
+_rule(name, rules) := {f | some f in _findings(rules); f.rule == name}
+
 _block := {"action": "block"}
 
 _defaults := {
@@ -15,7 +23,7 @@ _defaults := {
 #
 
 _privileged(sc) := fs if {
-	fs := container.privileged({"privileged": _block}) with input as fx.containers_input([fx.with_sc("c", sc)])
+	fs := _rule("privileged", {"privileged": _block}) with input as fx.containers_input([fx.with_sc("c", sc)])
 }
 
 test_privileged_container_denied if {
@@ -37,21 +45,21 @@ test_privileged_unset_allowed if {
 
 test_privileged_init_container_denied if {
 	spec := {"containers": [fx.with_sc("c", {})], "initContainers": [fx.with_sc("init", {"privileged": true})]}
-	fx.pairs(container.privileged({"privileged": _block})) == {["init", "true"]} with input as fx.spec_input(spec)
+	fx.pairs(_rule("privileged", {"privileged": _block})) == {["init", "true"]} with input as fx.spec_input(spec)
 }
 
 test_privileged_ephemeral_container_denied if {
 	spec := {"containers": [fx.with_sc("c", {})], "ephemeralContainers": [fx.with_sc("debugger", {"privileged": true})]}
-	fx.pairs(container.privileged({"privileged": _block})) == {["debugger", "true"]} with input as fx.spec_input(spec)
+	fx.pairs(_rule("privileged", {"privileged": _block})) == {["debugger", "true"]} with input as fx.spec_input(spec)
 }
 
 test_privileged_several_containers_denied if {
 	cs := [fx.with_sc("a", {"privileged": true}), fx.with_sc("b", {"privileged": true}), fx.with_sc("c", {})]
-	fx.pairs(container.privileged({"privileged": _block})) == {["a", "true"], ["b", "true"]} with input as fx.containers_input(cs)
+	fx.pairs(_rule("privileged", {"privileged": _block})) == {["a", "true"], ["b", "true"]} with input as fx.containers_input(cs)
 }
 
 test_privileged_rule_off_allowed if {
-	container.privileged({}) == set() with input as fx.containers_input([fx.with_sc("c", {"privileged": true})])
+	_rule("privileged", {}) == set() with input as fx.containers_input([fx.with_sc("c", {"privileged": true})])
 }
 
 #
@@ -61,7 +69,7 @@ test_privileged_rule_off_allowed if {
 # _caps returns the capabilities that violate cfg for one container with
 # these capabilities (null: no capabilities field).
 _caps(cfg, caps) := {f.value | some f in fs} if {
-	fs := container.capabilities({"capabilities": cfg}) with input as fx.containers_input([fx.with_sc("c", _caps_sc(caps))])
+	fs := _rule("capabilities", {"capabilities": cfg}) with input as fx.containers_input([fx.with_sc("c", _caps_sc(caps))])
 }
 
 _caps_sc(null) := {}
@@ -73,7 +81,7 @@ _preset(name) := {"action": "block", "preset": name}
 _drop_all := {"drop": ["ALL"]}
 
 test_capabilities_finding_shape_denied if {
-	fs := container.capabilities({"capabilities": _preset("restrict-nondefaults")}) with input as fx.containers_input([fx.with_sc("c", {"capabilities": {"add": ["SYS_ADMIN"]}})])
+	fs := _rule("capabilities", {"capabilities": _preset("restrict-nondefaults")}) with input as fx.containers_input([fx.with_sc("c", {"capabilities": {"add": ["SYS_ADMIN"]}})])
 	fs == {{"rule": "capabilities", "field": "containerSecurityContext", "value": "SYS_ADMIN", "container": "c"}}
 }
 
@@ -229,7 +237,7 @@ test_capabilities_init_container_denied if {
 		"containers": [fx.with_sc("c", {"capabilities": {"drop": ["ALL"]}})],
 		"initContainers": [fx.with_sc("init", {"capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]}})],
 	}
-	fx.pairs(container.capabilities({"capabilities": _preset("restrict-all")})) == {["init", "SYS_ADMIN"]} with input as fx.spec_input(spec)
+	fx.pairs(_rule("capabilities", {"capabilities": _preset("restrict-all")})) == {["init", "SYS_ADMIN"]} with input as fx.spec_input(spec)
 }
 
 test_capabilities_ephemeral_container_denied if {
@@ -237,11 +245,11 @@ test_capabilities_ephemeral_container_denied if {
 		"containers": [fx.with_sc("c", {"capabilities": {"drop": ["ALL"]}})],
 		"ephemeralContainers": [fx.with_sc("debugger", {"capabilities": {"add": ["SYS_PTRACE"]}})],
 	}
-	fx.pairs(container.capabilities({"capabilities": _preset("restrict-nondefaults")})) == {["debugger", "SYS_PTRACE"]} with input as fx.spec_input(spec)
+	fx.pairs(_rule("capabilities", {"capabilities": _preset("restrict-nondefaults")})) == {["debugger", "SYS_PTRACE"]} with input as fx.spec_input(spec)
 }
 
 test_capabilities_rule_off_allowed if {
-	container.capabilities({}) == set() with input as fx.containers_input([fx.with_sc("c", {"capabilities": {"add": ["ALL"]}})])
+	_rule("capabilities", {}) == set() with input as fx.containers_input([fx.with_sc("c", {"capabilities": {"add": ["ALL"]}})])
 }
 
 test_effective_capabilities_computed if {
@@ -260,11 +268,11 @@ test_capability_names_normalised if {
 #
 
 _ape(sc) := fx.pairs(fs) if {
-	fs := container.allow_privilege_escalation({"allowPrivilegeEscalation": _block}) with input as fx.containers_input([fx.with_sc("c", sc)])
+	fs := _rule("allowPrivilegeEscalation", {"allowPrivilegeEscalation": _block}) with input as fx.containers_input([fx.with_sc("c", sc)])
 }
 
 test_allow_privilege_escalation_unset_denied if {
-	fs := container.allow_privilege_escalation({"allowPrivilegeEscalation": _block}) with input as fx.containers_input([fx.with_sc("c", {})])
+	fs := _rule("allowPrivilegeEscalation", {"allowPrivilegeEscalation": _block}) with input as fx.containers_input([fx.with_sc("c", {})])
 	fs == {{
 		"rule": "allowPrivilegeEscalation",
 		"field": "containerSecurityContext",
@@ -285,16 +293,16 @@ test_allow_privilege_escalation_false_allowed if {
 # does not count.
 test_allow_privilege_escalation_pod_level_bypass_denied if {
 	spec := {"securityContext": {"allowPrivilegeEscalation": false}, "containers": [fx.with_sc("c", {})]}
-	fx.pairs(container.allow_privilege_escalation({"allowPrivilegeEscalation": _block})) == {["c", "allowPrivilegeEscalation=unset"]} with input as fx.spec_input(spec)
+	fx.pairs(_rule("allowPrivilegeEscalation", {"allowPrivilegeEscalation": _block})) == {["c", "allowPrivilegeEscalation=unset"]} with input as fx.spec_input(spec)
 }
 
 test_allow_privilege_escalation_init_container_denied if {
 	spec := {"containers": [fx.with_sc("c", {"allowPrivilegeEscalation": false})], "initContainers": [fx.with_sc("init", {})]}
-	fx.pairs(container.allow_privilege_escalation({"allowPrivilegeEscalation": _block})) == {["init", "allowPrivilegeEscalation=unset"]} with input as fx.spec_input(spec)
+	fx.pairs(_rule("allowPrivilegeEscalation", {"allowPrivilegeEscalation": _block})) == {["init", "allowPrivilegeEscalation=unset"]} with input as fx.spec_input(spec)
 }
 
 test_allow_privilege_escalation_rule_off_allowed if {
-	container.allow_privilege_escalation({}) == set() with input as fx.containers_input([fx.with_sc("c", {"allowPrivilegeEscalation": true})])
+	_rule("allowPrivilegeEscalation", {}) == set() with input as fx.containers_input([fx.with_sc("c", {"allowPrivilegeEscalation": true})])
 }
 
 #
@@ -303,11 +311,11 @@ test_allow_privilege_escalation_rule_off_allowed if {
 
 _root(pod_sc, sc) := fx.pairs(fs) if {
 	spec := {"securityContext": pod_sc, "containers": [fx.with_sc("c", sc)]}
-	fs := container.run_as_root({"runAsRoot": _block}) with input as fx.spec_input(spec)
+	fs := _rule("runAsRoot", {"runAsRoot": _block}) with input as fx.spec_input(spec)
 }
 
 test_run_as_root_finding_shape_denied if {
-	fs := container.run_as_root({"runAsRoot": _block}) with input as fx.containers_input([fx.with_sc("c", {"runAsUser": 0})])
+	fs := _rule("runAsRoot", {"runAsRoot": _block}) with input as fx.containers_input([fx.with_sc("c", {"runAsUser": 0})])
 	fs == {{"rule": "runAsRoot", "field": "containerSecurityContext", "value": "runAsUser=0", "container": "c"}}
 }
 
@@ -373,11 +381,11 @@ test_run_as_root_each_container_judged_denied if {
 		"containers": [fx.with_sc("a", {}), fx.with_sc("b", {"runAsNonRoot": false})],
 		"initContainers": [fx.with_sc("init", {"runAsUser": 0})],
 	}
-	fx.pairs(container.run_as_root({"runAsRoot": _block})) == {["b", "runAsNonRoot=false"], ["init", "runAsUser=0"]} with input as fx.spec_input(spec)
+	fx.pairs(_rule("runAsRoot", {"runAsRoot": _block})) == {["b", "runAsNonRoot=false"], ["init", "runAsUser=0"]} with input as fx.spec_input(spec)
 }
 
 test_run_as_root_rule_off_allowed if {
-	container.run_as_root({}) == set() with input as fx.containers_input([fx.with_sc("c", {"runAsUser": 0})])
+	_rule("runAsRoot", {}) == set() with input as fx.containers_input([fx.with_sc("c", {"runAsUser": 0})])
 }
 
 #
@@ -385,7 +393,7 @@ test_run_as_root_rule_off_allowed if {
 #
 
 _ro(sc) := fx.pairs(fs) if {
-	fs := container.read_only_root_filesystem({"readOnlyRootFilesystem": _block}) with input as fx.containers_input([fx.with_sc("c", sc)])
+	fs := _rule("readOnlyRootFilesystem", {"readOnlyRootFilesystem": _block}) with input as fx.containers_input([fx.with_sc("c", sc)])
 }
 
 test_read_only_root_filesystem_true_allowed if {
@@ -397,7 +405,7 @@ test_read_only_root_filesystem_false_denied if {
 }
 
 test_read_only_root_filesystem_unset_denied if {
-	fs := container.read_only_root_filesystem({"readOnlyRootFilesystem": _block}) with input as fx.containers_input([fx.with_sc("c", {})])
+	fs := _rule("readOnlyRootFilesystem", {"readOnlyRootFilesystem": _block}) with input as fx.containers_input([fx.with_sc("c", {})])
 	fs == {{
 		"rule": "readOnlyRootFilesystem",
 		"field": "containerSecurityContext",
@@ -408,11 +416,11 @@ test_read_only_root_filesystem_unset_denied if {
 
 test_read_only_root_filesystem_pod_level_bypass_denied if {
 	spec := {"securityContext": {"readOnlyRootFilesystem": true}, "containers": [fx.with_sc("c", {})]}
-	fx.pairs(container.read_only_root_filesystem({"readOnlyRootFilesystem": _block})) == {["c", "readOnlyRootFilesystem=unset"]} with input as fx.spec_input(spec)
+	fx.pairs(_rule("readOnlyRootFilesystem", {"readOnlyRootFilesystem": _block})) == {["c", "readOnlyRootFilesystem=unset"]} with input as fx.spec_input(spec)
 }
 
 test_read_only_root_filesystem_rule_off_allowed if {
-	container.read_only_root_filesystem({}) == set() with input as fx.containers_input([fx.with_sc("c", {})])
+	_rule("readOnlyRootFilesystem", {}) == set() with input as fx.containers_input([fx.with_sc("c", {})])
 }
 
 #
@@ -423,7 +431,7 @@ _all_resources := {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cp
 
 _resources(require, resources) := fx.pairs(fs) if {
 	c := {"name": "c", "image": "nginx:1.25", "resources": resources}
-	fs := container.resources({"resources": {"action": "block", "require": require}}) with input as fx.containers_input([c])
+	fs := _rule("resources", {"resources": {"action": "block", "require": require}}) with input as fx.containers_input([c])
 }
 
 test_resources_all_set_allowed if {
@@ -463,7 +471,7 @@ test_resources_memory_limits_set_allowed if {
 }
 
 test_resources_none_set_all_four_denied if {
-	fs := container.resources({"resources": {"action": "block", "require": ["cpuRequests", "cpuLimits", "memoryRequests", "memoryLimits"]}}) with input as fx.containers_input([fx.container("c", "nginx:1.25")])
+	fs := _rule("resources", {"resources": {"action": "block", "require": ["cpuRequests", "cpuLimits", "memoryRequests", "memoryLimits"]}}) with input as fx.containers_input([fx.container("c", "nginx:1.25")])
 	fs == {
 		{"rule": "resources", "field": "resources", "value": "requests.cpu missing", "container": "c"},
 		{"rule": "resources", "field": "resources", "value": "limits.cpu missing", "container": "c"},
@@ -477,7 +485,7 @@ test_resources_ephemeral_container_exempt_allowed if {
 		"containers": [{"name": "c", "image": "nginx:1.25", "resources": _all_resources}],
 		"ephemeralContainers": [fx.container("debugger", "busybox")],
 	}
-	container.resources({"resources": {"action": "block", "require": ["cpuRequests", "memoryLimits"]}}) == set() with input as fx.spec_input(spec)
+	_rule("resources", {"resources": {"action": "block", "require": ["cpuRequests", "memoryLimits"]}}) == set() with input as fx.spec_input(spec)
 }
 
 test_resources_init_container_denied if {
@@ -485,11 +493,11 @@ test_resources_init_container_denied if {
 		"containers": [{"name": "c", "image": "nginx:1.25", "resources": _all_resources}],
 		"initContainers": [fx.container("init", "busybox")],
 	}
-	fx.pairs(container.resources({"resources": {"action": "block", "require": ["memoryLimits"]}})) == {["init", "limits.memory missing"]} with input as fx.spec_input(spec)
+	fx.pairs(_rule("resources", {"resources": {"action": "block", "require": ["memoryLimits"]}})) == {["init", "limits.memory missing"]} with input as fx.spec_input(spec)
 }
 
 test_resources_rule_off_allowed if {
-	container.resources({}) == set() with input as fx.containers_input([fx.container("c", "nginx:1.25")])
+	_rule("resources", {}) == set() with input as fx.containers_input([fx.container("c", "nginx:1.25")])
 }
 
 #
@@ -506,7 +514,7 @@ test_null_security_context_read_as_unset_denied if {
 		"resources": {"action": "block", "require": ["cpuLimits"]},
 	}
 	spec := {"securityContext": null, "containers": [{"name": "c", "image": "nginx", "securityContext": null, "resources": null}]}
-	fs := container.findings(rules) with input as fx.spec_input(spec)
+	fs := _findings(rules) with input as fx.spec_input(spec)
 	{[f.rule, f.value] | some f in fs} == {
 		["capabilities", "NET_RAW"],
 		["allowPrivilegeEscalation", "allowPrivilegeEscalation=unset"],
@@ -518,14 +526,14 @@ test_null_security_context_read_as_unset_denied if {
 
 test_null_capabilities_read_as_unset_denied if {
 	_caps(_preset("baseline"), null) == {"NET_RAW"}
-	fs := container.capabilities({"capabilities": _preset("baseline")}) with input as fx.containers_input([fx.with_sc("c", {"capabilities": null})])
+	fs := _rule("capabilities", {"capabilities": _preset("baseline")}) with input as fx.containers_input([fx.with_sc("c", {"capabilities": null})])
 	fx.pairs(fs) == {["c", "NET_RAW"]}
 	_caps(_preset("baseline"), {"drop": null, "add": null}) == {"NET_RAW"}
 }
 
 test_null_pod_security_context_with_container_non_root_allowed if {
 	spec := {"securityContext": null, "containers": [fx.with_sc("c", {"runAsNonRoot": true})]}
-	container.run_as_root({"runAsRoot": _block}) == set() with input as fx.spec_input(spec)
+	_rule("runAsRoot", {"runAsRoot": _block}) == set() with input as fx.spec_input(spec)
 }
 
 test_null_resource_requests_denied if {
@@ -546,7 +554,7 @@ test_findings_union_of_families_denied if {
 		"resources": {"action": "log", "require": ["memoryLimits"]},
 	}
 	sc := {"privileged": true, "capabilities": {"add": ["SYS_ADMIN"]}, "runAsUser": 0}
-	fs := container.findings(rules) with input as fx.containers_input([fx.with_sc("c", sc)])
+	fs := _findings(rules) with input as fx.containers_input([fx.with_sc("c", sc)])
 	{[f.rule, f.value] | some f in fs} == {
 		["privileged", "true"],
 		["capabilities", "SYS_ADMIN"],
@@ -558,5 +566,5 @@ test_findings_union_of_families_denied if {
 }
 
 test_findings_no_rules_allowed if {
-	container.findings({}) == set() with input as fx.containers_input([fx.with_sc("c", {"privileged": true})])
+	_findings({}) == set() with input as fx.containers_input([fx.with_sc("c", {"privileged": true})])
 }

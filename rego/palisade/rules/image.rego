@@ -2,47 +2,82 @@
 # tag rules, the latest tag and digest pinning. Images are compared in
 # their normalised form (lib/images), so nginx and docker.io/library/nginx
 # are the same image.
+#
+# findings has one body per rule, each guarded by the rule's configuration
+# in lib/decision.rules (see rules/container.rego).
 package palisade.rules.image
 
+import data.palisade.lib.decision
 import data.palisade.lib.images
 import data.palisade.lib.subject
 
-findings(rules) := (((allowed_registries(rules) | image_name(rules)) | image_tag(rules)) | latest_tag(rules)) | digest_pinning(rules)
-
-_images := [[c, subject.container_images[c.name]] | some c in subject.containers]
-
-_finding(rule, c) := {"rule": rule, "field": "image", "value": c.image, "container": c.name}
-
-allowed_registries(rules) := {f |
-	registries := rules.allowedRegistries.registries
+# allowedRegistries: a reference that the container runtime cannot parse
+# lies in no registry; a valid one must lie under a registry entry
+# (images.under_registry, by prefix).
+findings contains {"rule": "allowedRegistries", "field": "image", "value": c.image, "container": c.name} if {
+	decision.rules.allowedRegistries.registries
 	some [c, img] in _images
-	not _admitted(img, registries)
-	f := _finding("allowedRegistries", c)
+	not img.valid
 }
 
-# A reference the container runtime cannot parse lies in no registry.
-_admitted(img, registries) if {
-	img.valid
-	some r in registries
-	images.under_registry(img.name, r)
+findings contains {"rule": "allowedRegistries", "field": "image", "value": c.image, "container": c.name} if {
+	registries := decision.rules.allowedRegistries.registries
+	prefixes := [concat("", [r, "/"]) | some r in registries] # images.registry_prefix, inline
+	some [c, img] in _images
+	not strings.any_prefix_match(img.name, prefixes)
 }
 
-# allow/deny rules: a value matching deny violates; so does a value
-# matching none of allow when allow is given.
-_match_violates(cfg, v) if images.matches_any(object.get(cfg, "deny", []), v)
+# imageName: the image name (registry and repository) matches deny, or
+# none of allow when allow is given.
+findings contains {"rule": "imageName", "field": "image", "value": c.image, "container": c.name} if {
+	deny := object.get(decision.rules.imageName, "deny", [])
+	some [c, img] in _images
+	images.matches_any(deny, img.name)
+}
 
-_match_violates(cfg, v) if {
-	allow := object.get(cfg, "allow", [])
+findings contains {"rule": "imageName", "field": "image", "value": c.image, "container": c.name} if {
+	allow := object.get(decision.rules.imageName, "allow", [])
 	count(allow) > 0
-	not images.matches_any(allow, v)
+	some [c, img] in _images
+	not images.matches_any(allow, img.name)
 }
 
-image_name(rules) := {f |
-	cfg := rules.imageName
-	some [c, img] in _images
-	_match_violates(cfg, img.name)
-	f := _finding("imageName", c)
+# imageTag: the tag the image runs with (effective_tag) matches deny, or
+# none of allow when allow is given.
+findings contains {"rule": "imageTag", "field": "image", "value": c.image, "container": c.name} if {
+	deny := object.get(decision.rules.imageTag, "deny", [])
+	some [c, tag] in _tags
+	images.matches_any(deny, tag)
 }
+
+findings contains {"rule": "imageTag", "field": "image", "value": c.image, "container": c.name} if {
+	allow := object.get(decision.rules.imageTag, "allow", [])
+	count(allow) > 0
+	some [c, tag] in _tags
+	not images.matches_any(allow, tag)
+}
+
+# latestTag: the image runs with the tag latest.
+findings contains {"rule": "latestTag", "field": "image", "value": c.image, "container": c.name} if {
+	decision.rules.latestTag
+	some [c, "latest"] in _tags
+}
+
+# digestPinning: the reference names no digest.
+findings contains {"rule": "digestPinning", "field": "image", "value": c.image, "container": c.name} if {
+	decision.rules.digestPinning
+	some [c, img] in _images
+	img.digest == ""
+}
+
+# Each container with its normalised image.
+_images := [[c, imgs[c.name]] |
+	imgs := subject.container_images
+	some c in subject.containers
+]
+
+# Each container with the tag its image runs with, when it has one.
+_tags := [[c, effective_tag(img)] | some [c, img] in _images]
 
 # The tag an image runs with: as written, or latest when neither a tag nor
 # a digest was written. A digest-only reference has no tag to judge.
@@ -51,25 +86,4 @@ effective_tag(img) := img.tag if img.tag != ""
 effective_tag(img) := "latest" if {
 	img.tag == ""
 	img.digest == ""
-}
-
-image_tag(rules) := {f |
-	cfg := rules.imageTag
-	some [c, img] in _images
-	_match_violates(cfg, effective_tag(img))
-	f := _finding("imageTag", c)
-}
-
-latest_tag(rules) := {f |
-	rules.latestTag
-	some [c, img] in _images
-	effective_tag(img) == "latest"
-	f := _finding("latestTag", c)
-}
-
-digest_pinning(rules) := {f |
-	rules.digestPinning
-	some [c, img] in _images
-	img.digest == ""
-	f := _finding("digestPinning", c)
 }

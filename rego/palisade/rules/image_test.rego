@@ -3,6 +3,14 @@ package palisade.rules.image_test
 import data.palisade.rules.image
 import data.palisade.test.fixtures as fx
 
+# _findings returns image.findings under these rules (the tab's rules,
+# lib/decision.rules); _rule, the findings of one rule of the catalog.
+_findings(rules) := fs if {
+	fs := image.findings with data.palisade.lib.decision.rules as rules
+}
+
+_rule(name, rules) := {f | some f in _findings(rules); f.rule == name}
+
 _at(name) := concat("@", [name, _digest])
 
 _digest := "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -10,7 +18,7 @@ _digest := "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abc
 # _denied_images returns the images of a pod's containers (one per image)
 # that rules find violating.
 _denied_images(rules, images) := {f.value | some f in fs} if {
-	fs := image.findings(rules) with input as fx.containers_input([fx.container(sprintf("c%d", [i]), img) | some i, img in images])
+	fs := _findings(rules) with input as fx.containers_input([fx.container(sprintf("c%d", [i]), img) | some i, img in images])
 }
 
 #
@@ -20,7 +28,7 @@ _denied_images(rules, images) := {f.value | some f in fs} if {
 _registries(list) := {"allowedRegistries": {"action": "block", "registries": list}}
 
 test_allowed_registries_finding_shape_denied if {
-	fs := image.allowed_registries(_registries(["ghcr.io/acme"])) with input as fx.containers_input([fx.container("c", "nginx:1.25")])
+	fs := _rule("allowedRegistries", _registries(["ghcr.io/acme"])) with input as fx.containers_input([fx.container("c", "nginx:1.25")])
 	fs == {{"rule": "allowedRegistries", "field": "image", "value": "nginx:1.25", "container": "c"}}
 }
 
@@ -98,7 +106,7 @@ test_allowed_registries_init_and_ephemeral_containers_denied if {
 		"initContainers": [fx.container("init", "busybox")],
 		"ephemeralContainers": [fx.container("debugger", "evil.com/tools")],
 	}
-	fx.pairs(image.allowed_registries(_registries(["ghcr.io/acme"]))) == {["init", "busybox"], ["debugger", "evil.com/tools"]} with input as fx.spec_input(spec)
+	fx.pairs(_rule("allowedRegistries", _registries(["ghcr.io/acme"]))) == {["init", "busybox"], ["debugger", "evil.com/tools"]} with input as fx.spec_input(spec)
 }
 
 test_allowed_registries_rule_off_allowed if {
@@ -112,7 +120,7 @@ test_allowed_registries_rule_off_allowed if {
 _name(cfg) := {"imageName": object.union({"action": "block"}, cfg)}
 
 test_image_name_finding_shape_denied if {
-	fs := image.image_name(_name({"deny": [{"equals": "docker.io/library/nginx"}]})) with input as fx.containers_input([fx.container("c", "nginx:1.25")])
+	fs := _rule("imageName", _name({"deny": [{"equals": "docker.io/library/nginx"}]})) with input as fx.containers_input([fx.container("c", "nginx:1.25")])
 	fs == {{"rule": "imageName", "field": "image", "value": "nginx:1.25", "container": "c"}}
 }
 
@@ -173,7 +181,7 @@ test_image_name_deny_beats_allow_denied if {
 }
 
 test_image_name_rule_off_allowed if {
-	image.image_name({}) == set() with input as fx.containers_input([fx.container("c", "xmrig")])
+	_rule("imageName", {}) == set() with input as fx.containers_input([fx.container("c", "xmrig")])
 }
 
 #
@@ -183,7 +191,7 @@ test_image_name_rule_off_allowed if {
 _tag(cfg) := {"imageTag": object.union({"action": "log"}, cfg)}
 
 test_image_tag_finding_shape_denied if {
-	fs := image.image_tag(_tag({"deny": [{"equals": "dev"}]})) with input as fx.containers_input([fx.container("c", "nginx:dev")])
+	fs := _rule("imageTag", _tag({"deny": [{"equals": "dev"}]})) with input as fx.containers_input([fx.container("c", "nginx:dev")])
 	fs == {{"rule": "imageTag", "field": "image", "value": "nginx:dev", "container": "c"}}
 }
 
@@ -233,7 +241,7 @@ test_image_tag_allow_digest_only_allowed if {
 }
 
 test_image_tag_rule_off_allowed if {
-	image.image_tag({}) == set() with input as fx.containers_input([fx.container("c", "nginx:dev")])
+	_rule("imageTag", {}) == set() with input as fx.containers_input([fx.container("c", "nginx:dev")])
 }
 
 #
@@ -241,7 +249,7 @@ test_image_tag_rule_off_allowed if {
 #
 
 test_latest_tag_no_tag_denied if {
-	fs := image.latest_tag({"latestTag": {"action": "block"}}) with input as fx.containers_input([fx.container("c", "nginx")])
+	fs := _rule("latestTag", {"latestTag": {"action": "block"}}) with input as fx.containers_input([fx.container("c", "nginx")])
 	fs == {{"rule": "latestTag", "field": "image", "value": "nginx", "container": "c"}}
 }
 
@@ -266,7 +274,7 @@ test_latest_tag_rule_off_allowed if {
 #
 
 test_digest_pinning_tag_denied if {
-	fs := image.digest_pinning({"digestPinning": {"action": "log"}}) with input as fx.containers_input([fx.container("c", "nginx:1.25")])
+	fs := _rule("digestPinning", {"digestPinning": {"action": "log"}}) with input as fx.containers_input([fx.container("c", "nginx:1.25")])
 	fs == {{"rule": "digestPinning", "field": "image", "value": "nginx:1.25", "container": "c"}}
 }
 
@@ -301,6 +309,6 @@ test_findings_union_of_rules_denied if {
 		"latestTag": {"action": "block"},
 		"digestPinning": {"action": "log"},
 	}
-	fs := image.findings(rules) with input as fx.containers_input([fx.container("c", "xmrig")])
+	fs := _findings(rules) with input as fx.containers_input([fx.container("c", "xmrig")])
 	{f.rule | some f in fs} == {"allowedRegistries", "imageName", "imageTag", "latestTag", "digestPinning"}
 }

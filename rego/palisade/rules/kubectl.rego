@@ -4,9 +4,18 @@
 # users and groups.
 package palisade.rules.kubectl
 
+import data.palisade.lib.decision
 import data.palisade.lib.subject
 
-findings(rules) := kubectl_access(rules)
+# findings: the operation is one the rule lists, by a user that neither
+# the users nor the groups of the rule exempt.
+findings contains f if {
+	cfg := decision.rules.kubectlAccess
+	operation in cfg.operations
+	not _exempt(cfg)
+	some c in _containers_or_pod
+	f := {"rule": "kubectlAccess", "field": "kubectl", "value": operation, "container": c}
+}
 
 _connect_operations := {"exec": "exec", "attach": "attach", "portforward": "portForward"}
 
@@ -37,14 +46,6 @@ _exempt(cfg) if subject.user in object.get(cfg, "users", [])
 _exempt(cfg) if {
 	some g in subject.groups
 	g in object.get(cfg, "groups", [])
-}
-
-kubectl_access(rules) := {f |
-	cfg := rules.kubectlAccess
-	operation in cfg.operations
-	not _exempt(cfg)
-	some c in _containers_or_pod
-	f := {"rule": "kubectlAccess", "field": "kubectl", "value": operation, "container": c}
 }
 
 _containers_or_pod := containers if count(containers) > 0

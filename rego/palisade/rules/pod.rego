@@ -3,21 +3,23 @@
 # account token automount.
 package palisade.rules.pod
 
+import data.palisade.lib.decision
 import data.palisade.lib.pss
 import data.palisade.lib.subject
 
-findings(rules) := ((((host_namespaces(rules) | host_ports(rules)) | host_path_volumes(rules)) | blocked_host_paths(rules)) | pod_security_standards(rules)) | automount_service_account_token(rules)
+# findings has one body per rule, each guarded by the rule's configuration
+# in lib/decision.rules (see rules/container.rego).
 
-_all_host_namespaces := ["hostNetwork", "hostPID", "hostIPC"]
-
-host_namespaces(rules) := {f |
-	some ns in object.get(rules.hostNamespaces, "namespaces", _all_host_namespaces)
+# hostNamespaces: hostNetwork, hostPID or hostIPC (those listed) true.
+findings contains f if {
+	some ns in object.get(decision.rules.hostNamespaces, "namespaces", _all_host_namespaces)
 	subject.pod_spec[ns] == true
 	f := {"rule": "hostNamespaces", "field": "podSpec", "value": concat("", [ns, "=true"]), "container": ""}
 }
 
-host_ports(rules) := {f |
-	allowed := object.get(rules.hostPorts, "allowed", [])
+# hostPorts: a host port that is not allowed.
+findings contains f if {
+	allowed := object.get(decision.rules.hostPorts, "allowed", [])
 	some c in subject.containers
 	some p in object.get(c.spec, "ports", [])
 	port := object.get(p, "hostPort", 0)
@@ -26,39 +28,62 @@ host_ports(rules) := {f |
 	f := {"rule": "hostPorts", "field": "containerPorts", "value": sprintf("hostPort=%d", [port]), "container": c.name}
 }
 
-# Host-path volumes, with the containers that mount each.
-_host_paths contains [v.name, v.hostPath.path] if {
+# hostPathVolumes: any host-path volume.
+findings contains f if {
+	decision.rules.hostPathVolumes
+	some [path, containers] in _host_paths
+	some c in containers
+	f := {"rule": "hostPathVolumes", "field": "volumes", "value": path, "container": c}
+}
+
+# blockedHostPaths: a host-path volume that exposes a blocked path.
+findings contains f if {
+	some [path, containers] in _host_paths
+	some blocked in decision.rules.blockedHostPaths.paths
+	_exposes(path, blocked)
+	some c in containers
+	f := {"rule": "blockedHostPaths", "field": "volumes", "value": path, "container": c}
+}
+
+# podSecurityStandards: the Pod Security Standards controls of the level.
+findings contains f if {
+	level := decision.rules.podSecurityStandards.level
+	some v in pss.violations(subject.pod_spec, subject.pod_metadata, level)
+	f := {
+		"rule": "podSecurityStandards",
+		"field": concat("", ["pss.", level]),
+		"value": concat("", [v.control, ": ", v.value]),
+		"container": v.container,
+	}
+}
+
+# automountServiceAccountToken: anything but false.
+findings contains f if {
+	decision.rules.automountServiceAccountToken
+	value := object.get(subject.pod_spec, "automountServiceAccountToken", "unset")
+	value != false
+	f := {"rule": "automountServiceAccountToken", "field": "podSpec", "value": sprintf("automountServiceAccountToken=%v", [value]), "container": ""}
+}
+
+_all_host_namespaces := ["hostNetwork", "hostPID", "hostIPC"]
+
+# The path of each host-path volume, with the containers that mount it, or
+# [""] when none does (the finding is then the pod's).
+_host_paths contains [path, containers] if {
 	some v in object.get(subject.pod_spec, "volumes", [])
 	is_object(v.hostPath)
+	volume := v.name
+	path := v.hostPath.path
+	containers := _pod_if_none({c.name |
+		some c in subject.containers
+		some m in object.get(c.spec, "volumeMounts", [])
+		m.name == volume
+	})
 }
 
-_mounted_by(volume) := {c.name |
-	some c in subject.containers
-	some m in object.get(c.spec, "volumeMounts", [])
-	m.name == volume
-}
-
-_path_findings(rule, field, path, volume) := {f |
-	some c in _mounted_by(volume)
-	f := {"rule": rule, "field": field, "value": path, "container": c}
-} if count(_mounted_by(volume)) > 0
-
-_path_findings(rule, field, path, volume) := {{"rule": rule, "field": field, "value": path, "container": ""}} if {
-	count(_mounted_by(volume)) == 0
-}
-
-host_path_volumes(rules) := {f |
-	rules.hostPathVolumes
-	some [volume, path] in _host_paths
-	some f in _path_findings("hostPathVolumes", "volumes", path, volume)
-}
-
-blocked_host_paths(rules) := {f |
-	some [volume, path] in _host_paths
-	some blocked in rules.blockedHostPaths.paths
-	_exposes(path, blocked)
-	some f in _path_findings("blockedHostPaths", "volumes", path, volume)
-}
+_pod_if_none(names) := {""} if {
+	count(names) == 0
+} else := names
 
 # under_path compares whole path segments, ignoring empty and "."
 # segments: /var/run blocks /var/run/docker.sock and /var//run/, not
@@ -77,21 +102,3 @@ _exposes(path, blocked) if under_path(path, blocked)
 _exposes(path, blocked) if under_path(blocked, path)
 
 _segments(path) := [s | some s in split(path, "/"); s != ""; s != "."]
-
-pod_security_standards(rules) := {f |
-	level := rules.podSecurityStandards.level
-	some v in pss.violations(subject.pod_spec, subject.pod_metadata, level)
-	f := {
-		"rule": "podSecurityStandards",
-		"field": concat("", ["pss.", level]),
-		"value": concat("", [v.control, ": ", v.value]),
-		"container": v.container,
-	}
-}
-
-automount_service_account_token(rules) := {f |
-	rules.automountServiceAccountToken
-	value := object.get(subject.pod_spec, "automountServiceAccountToken", "unset")
-	value != false
-	f := {"rule": "automountServiceAccountToken", "field": "podSpec", "value": sprintf("automountServiceAccountToken=%v", [value]), "container": ""}
-}

@@ -3,6 +3,14 @@ package palisade.rules.pod_test
 import data.palisade.rules.pod
 import data.palisade.test.fixtures as fx
 
+# _findings returns pod.findings under these rules (the tab's rules,
+# lib/decision.rules); _rule, the findings of one rule of the catalog.
+_findings(rules) := fs if {
+	fs := pod.findings with data.palisade.lib.decision.rules as rules
+}
+
+_rule(name, rules) := {f | some f in _findings(rules); f.rule == name}
+
 _c := fx.container("c", "nginx:1.25")
 
 _block := {"action": "block"}
@@ -12,7 +20,7 @@ _block := {"action": "block"}
 #
 
 _host_ns(rules, spec) := fs if {
-	fs := pod.host_namespaces(rules) with input as fx.spec_input(object.union({"containers": [_c]}, spec))
+	fs := _rule("hostNamespaces", rules) with input as fx.spec_input(object.union({"containers": [_c]}, spec))
 }
 
 test_host_network_denied if {
@@ -72,7 +80,7 @@ test_host_network_in_deployment_template_denied if {
 		"metadata": {"name": "d", "namespace": "default"},
 		"spec": {"template": {"spec": {"hostNetwork": true, "containers": [_c]}}},
 	}
-	fx.pairs(pod.host_namespaces({"hostNamespaces": _block})) == {["", "hostNetwork=true"]} with input as fx.create(deployment)
+	fx.pairs(_rule("hostNamespaces", {"hostNamespaces": _block})) == {["", "hostNetwork=true"]} with input as fx.create(deployment)
 }
 
 #
@@ -82,7 +90,7 @@ test_host_network_in_deployment_template_denied if {
 _port(host_port) := {"name": "c", "image": "nginx:1.25", "ports": [{"containerPort": 80, "hostPort": host_port}]}
 
 _host_ports(rules, containers) := fs if {
-	fs := pod.host_ports(rules) with input as fx.containers_input(containers)
+	fs := _rule("hostPorts", rules) with input as fx.containers_input(containers)
 }
 
 test_host_port_denied if {
@@ -121,7 +129,7 @@ test_host_port_several_ports_only_unlisted_denied if {
 
 test_host_port_in_init_container_denied if {
 	spec := {"containers": [_c], "initContainers": [object.union(_port(9000), {"name": "init"})]}
-	fx.pairs(pod.host_ports({"hostPorts": _block})) == {["init", "hostPort=9000"]} with input as fx.spec_input(spec)
+	fx.pairs(_rule("hostPorts", {"hostPorts": _block})) == {["init", "hostPort=9000"]} with input as fx.spec_input(spec)
 }
 
 test_host_ports_rule_off_allowed if {
@@ -144,7 +152,7 @@ _host_path_spec(path, mounts) := {
 }
 
 test_host_path_volume_mounted_denied if {
-	pod.host_path_volumes({"hostPathVolumes": _block}) == {{
+	_rule("hostPathVolumes", {"hostPathVolumes": _block}) == {{
 		"rule": "hostPathVolumes",
 		"field": "volumes",
 		"value": "/data",
@@ -153,7 +161,7 @@ test_host_path_volume_mounted_denied if {
 }
 
 test_host_path_volume_unmounted_denied if {
-	fx.pairs(pod.host_path_volumes({"hostPathVolumes": _block})) == {["", "/data"]} with input as fx.spec_input(_host_path_spec("/data", []))
+	fx.pairs(_rule("hostPathVolumes", {"hostPathVolumes": _block})) == {["", "/data"]} with input as fx.spec_input(_host_path_spec("/data", []))
 }
 
 test_host_path_volume_mounted_by_two_containers_denied if {
@@ -164,7 +172,7 @@ test_host_path_volume_mounted_by_two_containers_denied if {
 		],
 		"volumes": [{"name": "host", "hostPath": {"path": "/data"}}],
 	}
-	fx.pairs(pod.host_path_volumes({"hostPathVolumes": _block})) == {["a", "/data"], ["b", "/data"]} with input as fx.spec_input(spec)
+	fx.pairs(_rule("hostPathVolumes", {"hostPathVolumes": _block})) == {["a", "/data"], ["b", "/data"]} with input as fx.spec_input(spec)
 }
 
 test_host_path_volume_mounted_by_init_container_denied if {
@@ -173,7 +181,7 @@ test_host_path_volume_mounted_by_init_container_denied if {
 		"initContainers": [{"name": "init", "image": "busybox", "volumeMounts": [{"name": "host", "mountPath": "/h"}]}],
 		"volumes": [{"name": "host", "hostPath": {"path": "/data"}}],
 	}
-	fx.pairs(pod.host_path_volumes({"hostPathVolumes": _block})) == {["init", "/data"]} with input as fx.spec_input(spec)
+	fx.pairs(_rule("hostPathVolumes", {"hostPathVolumes": _block})) == {["init", "/data"]} with input as fx.spec_input(spec)
 }
 
 test_non_host_path_volumes_allowed if {
@@ -181,11 +189,11 @@ test_non_host_path_volumes_allowed if {
 		"containers": [{"name": "a", "image": "nginx", "volumeMounts": [{"name": "scratch", "mountPath": "/s"}]}],
 		"volumes": [{"name": "scratch", "emptyDir": {}}, {"name": "cfg", "configMap": {"name": "cfg"}}],
 	}
-	pod.host_path_volumes({"hostPathVolumes": _block}) == set() with input as fx.spec_input(spec)
+	_rule("hostPathVolumes", {"hostPathVolumes": _block}) == set() with input as fx.spec_input(spec)
 }
 
 test_host_path_volumes_rule_off_allowed if {
-	pod.host_path_volumes({}) == set() with input as fx.spec_input(_host_path_spec("/data", ["host"]))
+	_rule("hostPathVolumes", {}) == set() with input as fx.spec_input(_host_path_spec("/data", ["host"]))
 }
 
 #
@@ -193,7 +201,7 @@ test_host_path_volumes_rule_off_allowed if {
 #
 
 _blocked(path, blocked) := fs if {
-	fs := pod.blocked_host_paths({"blockedHostPaths": {"action": "block", "paths": blocked}}) with input as fx.spec_input(_host_path_spec(path, ["host"]))
+	fs := _rule("blockedHostPaths", {"blockedHostPaths": {"action": "block", "paths": blocked}}) with input as fx.spec_input(_host_path_spec(path, ["host"]))
 }
 
 test_blocked_host_path_exact_denied if {
@@ -260,11 +268,11 @@ test_blocked_host_path_root_blocks_everything_denied if {
 }
 
 test_blocked_host_path_unmounted_pod_level_denied if {
-	fx.pairs(pod.blocked_host_paths({"blockedHostPaths": {"action": "block", "paths": ["/etc"]}})) == {["", "/etc/passwd"]} with input as fx.spec_input(_host_path_spec("/etc/passwd", []))
+	fx.pairs(_rule("blockedHostPaths", {"blockedHostPaths": {"action": "block", "paths": ["/etc"]}})) == {["", "/etc/passwd"]} with input as fx.spec_input(_host_path_spec("/etc/passwd", []))
 }
 
 test_blocked_host_paths_rule_off_allowed if {
-	pod.blocked_host_paths({}) == set() with input as fx.spec_input(_host_path_spec("/var/run", ["host"]))
+	_rule("blockedHostPaths", {}) == set() with input as fx.spec_input(_host_path_spec("/var/run", ["host"]))
 }
 
 test_under_path_whole_segments_compared if {
@@ -283,7 +291,7 @@ test_under_path_whole_segments_compared if {
 #
 
 test_pod_security_standards_baseline_privileged_denied if {
-	fs := pod.pod_security_standards({"podSecurityStandards": {"action": "block", "level": "baseline"}}) with input as fx.containers_input([fx.with_sc("c", {"privileged": true})])
+	fs := _rule("podSecurityStandards", {"podSecurityStandards": {"action": "block", "level": "baseline"}}) with input as fx.containers_input([fx.with_sc("c", {"privileged": true})])
 	some f in fs
 	f.rule == "podSecurityStandards"
 	f.field == "pss.baseline"
@@ -292,7 +300,7 @@ test_pod_security_standards_baseline_privileged_denied if {
 }
 
 test_pod_security_standards_restricted_field_denied if {
-	fs := pod.pod_security_standards({"podSecurityStandards": {"action": "block", "level": "restricted"}}) with input as fx.containers_input([_c])
+	fs := _rule("podSecurityStandards", {"podSecurityStandards": {"action": "block", "level": "restricted"}}) with input as fx.containers_input([_c])
 	count(fs) > 0
 	every f in fs {
 		f.field == "pss.restricted"
@@ -300,11 +308,11 @@ test_pod_security_standards_restricted_field_denied if {
 }
 
 test_pod_security_standards_baseline_compliant_allowed if {
-	pod.pod_security_standards({"podSecurityStandards": {"action": "block", "level": "baseline"}}) == set() with input as fx.containers_input([_c])
+	_rule("podSecurityStandards", {"podSecurityStandards": {"action": "block", "level": "baseline"}}) == set() with input as fx.containers_input([_c])
 }
 
 test_pod_security_standards_rule_off_allowed if {
-	pod.pod_security_standards({}) == set() with input as fx.containers_input([fx.with_sc("c", {"privileged": true})])
+	_rule("podSecurityStandards", {}) == set() with input as fx.containers_input([fx.with_sc("c", {"privileged": true})])
 }
 
 #
@@ -312,7 +320,7 @@ test_pod_security_standards_rule_off_allowed if {
 #
 
 _automount(rules, spec) := fs if {
-	fs := pod.automount_service_account_token(rules) with input as fx.spec_input(object.union({"containers": [_c]}, spec))
+	fs := _rule("automountServiceAccountToken", rules) with input as fx.spec_input(object.union({"containers": [_c]}, spec))
 }
 
 test_automount_token_unset_denied if {
@@ -349,7 +357,7 @@ test_findings_union_of_families_denied if {
 		"blockedHostPaths": {"action": "block", "paths": ["/var/run"]},
 		"automountServiceAccountToken": _block,
 	}
-	fs := pod.findings(rules) with input as fx.spec_input(spec)
+	fs := _findings(rules) with input as fx.spec_input(spec)
 	{[f.rule, f.container, f.value] | some f in fs} == {
 		["hostNamespaces", "", "hostPID=true"],
 		["hostPathVolumes", "a", "/var/run/docker.sock"],
@@ -358,5 +366,5 @@ test_findings_union_of_families_denied if {
 }
 
 test_findings_no_rules_allowed if {
-	pod.findings({}) == set() with input as fx.spec_input(object.union(_host_path_spec("/var/run", ["host"]), {"hostNetwork": true}))
+	_findings({}) == set() with input as fx.spec_input(object.union(_host_path_spec("/var/run", ["host"]), {"hostNetwork": true}))
 }
