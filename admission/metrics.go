@@ -1,7 +1,7 @@
 package admission
 
 import (
-	"errors"
+	promreg "github.com/palisade-dev/palisade/internal/metrics"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,31 +83,10 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 			Help: "Admission webhook HTTP requests by status code (200: a review was answered).",
 		}, []string{LabelCode}),
 	}
-	m.duration = register(reg, log, m.duration)
-	m.violations = register(reg, log, m.violations)
-	m.requests = register(reg, log, m.requests)
+	m.duration = promreg.Register(reg, log, m.duration)
+	m.violations = promreg.Register(reg, log, m.violations)
+	m.requests = promreg.Register(reg, log, m.requests)
 	return m
-}
-
-// register registers c with reg (nil: no metrics). A collector
-// registered before under the same name (a second handler in one
-// process) is shared; any other failure is logged, so metrics never stop
-// the webhook from serving.
-func register[C prometheus.Collector](reg prometheus.Registerer, log *slog.Logger, c C) C {
-	if reg == nil {
-		return c
-	}
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	if err != nil {
-		log.Error("metric not registered", keyError, err.Error())
-	}
-	return c
 }
 
 // operationLabel bounds the operation label to the operations Kubernetes

@@ -1,7 +1,7 @@
 package bundles
 
 import (
-	"errors"
+	"github.com/palisade-dev/palisade/internal/metrics"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,11 +78,11 @@ func newServerMetrics(reg prometheus.Registerer, log *slog.Logger) *serverMetric
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
 	}
-	m.size = register(reg, log, m.size)
-	m.requests = register(reg, log, m.requests)
-	m.revision = register(reg, log, m.revision)
-	m.waiting = register(reg, log, m.waiting)
-	m.publish = register(reg, log, m.publish)
+	m.size = metrics.Register(reg, log, m.size)
+	m.requests = metrics.Register(reg, log, m.requests)
+	m.revision = metrics.Register(reg, log, m.revision)
+	m.waiting = metrics.Register(reg, log, m.waiting)
+	m.publish = metrics.Register(reg, log, m.publish)
 	return m
 }
 
@@ -108,29 +108,8 @@ func newClientMetrics(reg prometheus.Registerer, log *slog.Logger) *clientMetric
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 	}
-	m.errors = register(reg, log, m.errors)
-	m.revision = register(reg, log, m.revision)
-	m.activation = register(reg, log, m.activation)
+	m.errors = metrics.Register(reg, log, m.errors)
+	m.revision = metrics.Register(reg, log, m.revision)
+	m.activation = metrics.Register(reg, log, m.activation)
 	return m
-}
-
-// register registers c with reg (nil: no metrics, c stays unregistered).
-// A collector registered before under the same name (a second server or
-// client in one process) is shared; any other failure is logged and c
-// stays unregistered, so metrics never stop a server from starting.
-func register[C prometheus.Collector](reg prometheus.Registerer, log *slog.Logger, c C) C {
-	if reg == nil {
-		return c
-	}
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	if err != nil {
-		log.Error("metric not registered", keyError, err.Error())
-	}
-	return c
 }

@@ -17,8 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/palisade-dev/palisade/admission"
 	"github.com/palisade-dev/palisade/bundles"
@@ -118,23 +116,7 @@ func runAdmission(ctx context.Context, cmd *cobra.Command, f admissionFlags) err
 		return err
 	}
 
-	restConfig, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-		&clientcmd.ClientConfigLoadingRules{ExplicitPath: f.kubeconfig, Precedence: clientcmd.NewDefaultClientConfigLoadingRules().Precedence},
-		&clientcmd.ConfigOverrides{}).ClientConfig()
-	if err != nil {
-		return fmt.Errorf("load kubeconfig: %w", err)
-	}
-	kube, err := kubernetes.NewForConfig(restConfig)
-	if err != nil {
-		return err
-	}
-	namespaces, err := admission.NewNamespaceLister(ctx, kube)
-	if err != nil {
-		return err
-	}
-	handler, err := admission.NewHandler(admission.Options{
-		Engines: client, Namespaces: namespaces, FailOpen: f.failOpen, Logger: log, Registerer: reg,
-	})
+	handler, kube, err := webhookHandler(ctx, f.kubeconfig, client, f.failOpen, log, reg)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/palisade-dev/palisade/admission"
 	"github.com/palisade-dev/palisade/bundles"
@@ -152,23 +151,7 @@ func runUp(ctx context.Context, cmd *cobra.Command, dir string, f upFlags) error
 		return err
 	}
 
-	restConfig, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-		&clientcmd.ClientConfigLoadingRules{ExplicitPath: f.kubeconfig, Precedence: clientcmd.NewDefaultClientConfigLoadingRules().Precedence},
-		&clientcmd.ConfigOverrides{}).ClientConfig()
-	if err != nil {
-		return fmt.Errorf("load kubeconfig: %w", err)
-	}
-	kube, err := kubernetes.NewForConfig(restConfig)
-	if err != nil {
-		return err
-	}
-	namespaces, err := admission.NewNamespaceLister(ctx, kube)
-	if err != nil {
-		return err
-	}
-	handler, err := admission.NewHandler(admission.Options{
-		Engines: client, Namespaces: namespaces, FailOpen: f.failOpen, Logger: log, Registerer: reg,
-	})
+	handler, kube, err := webhookHandler(ctx, f.kubeconfig, client, f.failOpen, log, reg)
 	if err != nil {
 		return err
 	}
