@@ -13,7 +13,7 @@ FUZZTIME  ?= 150000x
 # Rego coverage floor (percent) enforced by `make test`.
 REGO_COVERAGE ?= 90
 
-.PHONY: all build test test-go test-rego test-policies fuzz generate verify lint demo demo-down demo-offline bench clean
+.PHONY: all build test test-go test-rego test-policies fuzz generate verify lint demo demo-down demo-offline bench bench-admission clean
 
 all: build
 
@@ -76,6 +76,13 @@ bench:
 	$(GO) test ./bundles -run '^$$' -bench Decision -benchmem -cpu 1
 	$(GO) test ./reconciler -run '^$$' -bench ThousandFiles -benchtime 3x
 	$(GO) test ./test/e2e -run '^$$' -bench PushToClient -benchtime 1x
+
+# Admission load benchmark (bench/admission): Palisade, a no-op webhook
+# and opa run --server at 200, 1000 and 2000 req/s. Short by default;
+# the full run is `make bench-admission BENCH_DURATION=10s`.
+BENCH_DURATION ?= 2s
+bench-admission:
+	$(GO) run ./bench/admission -duration $(BENCH_DURATION)
 
 # kube-apiserver, kubectl and etcd for test/cluster and hack/cluster-up.sh,
 # built from the Go module proxy into $HOME/.cache/palisade (about 8

@@ -31,3 +31,18 @@ func LocalCertificate(dnsNames []string, ips []net.IP) (*tls.Certificate, []byte
 	}
 	return &cert, ca.certPEM, nil
 }
+
+// LocalCertificatePEM is LocalCertificate with the serving certificate
+// and key also in PEM, for servers that read files (benchmarks).
+func LocalCertificatePEM(dnsNames []string, ips []net.IP) (certPEM, keyPEM, caPEM []byte, err error) {
+	now := time.Now()
+	ca, err := newCA(now, localCertValidity)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	serving, err := newServing(ca, dnsNames, ips, now, localCertValidity)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return serving.certPEM, serving.keyPEM, ca.certPEM, nil
+}

@@ -1,0 +1,94 @@
+// Command admission is the admission load benchmark: Palisade's webhook,
+// a no-op webhook (the floor) and a plain OPA server (the peer), each
+// driven at constant arrival rates by a second process (see load.go).
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "load" {
+		runLoad(os.Args[2:])
+		return
+	}
+	dir := flag.String("policies", "policies-example", "policy repository")
+	cluster := flag.String("cluster", "prod", "cluster")
+	dur := flag.Duration("duration", 10*time.Second, "duration per target and rate")
+	rates := flag.String("rates", "200,1000,2000", "arrival rates (requests/s)")
+	flag.Parse()
+	tmp, err := os.MkdirTemp("", "palisade-bench-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	ts, err := startTargets(*dir, *cluster, tmp)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ts.stop()
+	var rs []int
+	for _, s := range strings.Split(*rates, ",") {
+		r, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || r <= 0 {
+			log.Fatalf("bad rate %q", s)
+		}
+		rs = append(rs, r)
+	}
+	results := map[string]map[int]result{}
+	for _, t := range ts.list {
+		results[t.name] = map[int]result{}
+		for _, r := range rs {
+			res, err := load(t, ts.caFile, r, *dur)
+			if err != nil {
+				log.Fatalf("%s at %d/s: %v", t.name, r, err)
+			}
+			results[t.name][r] = res
+			fmt.Fprintf(os.Stderr, "%s %d/s: p99 %v\n", t.name, r, res.P99)
+			time.Sleep(time.Second)
+		}
+	}
+	fmt.Printf("Admission load, %v per rate, %d CPUs, loader in a second process.\n\n", *dur, runtime.NumCPU())
+	fmt.Println("| target | rate (req/s) | p50 | p99 | max | errors | achieved (req/s) |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
+	for _, t := range ts.list {
+		for _, r := range rs {
+			x := results[t.name][r]
+			fmt.Printf("| %s | %d | %v | %v | %v | %d / %d | %.0f |\n", t.name, r, ms(x.P50), ms(x.P99), ms(x.Max), x.Errors, x.Sent, x.Achieved)
+		}
+	}
+	fmt.Println("\n| rate (req/s) | Palisade p99 / no-op p99 |\n|---:|---:|")
+	for _, r := range rs {
+		p, n := results["palisade"][r].P99, results["noop"][r].P99
+		fmt.Printf("| %d | %.2f |\n", r, float64(p)/float64(max(n, 1)))
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
+
+// load runs the loader subcommand in a second process and reads its
+// result (JSON on stdout).
+func load(t target, caFile string, rate int, dur time.Duration) (result, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
+	cmd := exec.Command(self, "load", "-url", t.url, "-ca", caFile, "-rate", strconv.Itoa(rate),
+		"-duration", dur.String(), "-opa="+strconv.FormatBool(t.opa))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return result{}, err
+	}
+	var r result
+	return r, json.Unmarshal(out, &r)
+}
