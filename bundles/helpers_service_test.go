@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"github.com/palisade-dev/palisade/internal/metrics/metricstest"
 	"io"
 	"log/slog"
 	"math/big"
@@ -22,7 +23,6 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/policy"
@@ -97,41 +97,8 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-// metricValue returns the value of the metric with the given name and
-// labels (0 if absent).
-func metricValue(t testing.TB, g prometheus.Gatherer, name string, labels map[string]string) float64 {
-	t.Helper()
-	families, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range f.GetMetric() {
-			got := map[string]string{}
-			for _, l := range m.GetLabel() {
-				got[l.GetName()] = l.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue metrics
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return 0
-}
+// metricValue reads a metric back (metricstest.Value).
+var metricValue = metricstest.Value
 
 func writeFile(t testing.TB, name string, data []byte) string {
 	t.Helper()

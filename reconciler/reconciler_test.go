@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/palisade-dev/palisade/internal/metrics/metricstest"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -153,31 +154,9 @@ func TestInvalidCommitKeepsLastGoodAndRecovers(t *testing.T) {
 	if st.LastError != nil || st.Clusters["prod"].Revision != fixed {
 		t.Fatalf("did not recover: %+v", st)
 	}
-	if n := counterValue(t, f.reg, "palisade_reconcile_errors_total", "validate"); n != 1 {
+	if n := metricstest.Value(t, f.reg, "palisade_reconcile_errors_total", map[string]string{"stage": "validate"}); n != 1 {
 		t.Errorf("validate errors counted %v, want 1", n)
 	}
-}
-
-func counterValue(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetValue() == label {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("metric %s{%q} not found", name, label)
-	return 0
 }
 
 func TestFetchAndPublishFailuresAreRetried(t *testing.T) {
