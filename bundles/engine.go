@@ -133,15 +133,25 @@ type Decision struct {
 
 // Admission evaluates data.palisade.admission.decision for a request.
 func (e *Engine) Admission(ctx context.Context, req *Request, facts Facts) (*Decision, error) {
+	input, err := e.AdmissionInput(req, facts)
+	if err != nil {
+		return nil, err
+	}
+	return e.eval(ctx, e.admission, input)
+}
+
+// AdmissionInput returns the input Admission evaluates: the request and
+// the facts, image facts included. Benchmarks and other evaluators (a
+// plain OPA) use it so that they decide on exactly what Palisade does.
+func (e *Engine) AdmissionInput(req *Request, facts Facts) (ast.Value, error) {
 	request, err := requestValue(req)
 	if err != nil {
 		return nil, fmt.Errorf("convert input: %w", err)
 	}
-	input := ast.NewObject(
+	return ast.NewObject(
 		ast.Item(ast.InternedTerm("request"), ast.NewTerm(request)),
 		ast.Item(ast.InternedTerm("facts"), ast.NewTerm(facts.value(e.images.facts(req.Object)))),
-	)
-	return e.eval(ctx, e.admission, input)
+	), nil
 }
 
 // Continuous evaluates data.palisade.continuous.decision for a pod.

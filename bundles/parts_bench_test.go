@@ -3,9 +3,7 @@ package bundles_test
 import (
 	"context"
 	"testing"
-	"time"
 
-	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/palisade-dev/palisade/bundles"
@@ -27,24 +25,11 @@ func BenchmarkDecisionParts(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := create(typicalPod())
-	input, err := ast.InterfaceToValue(map[string]any{
-		"request": map[string]any{
-			"uid":         req.UID,
-			"kind":        map[string]any{"group": req.Kind.Group, "version": req.Kind.Version, "kind": req.Kind.Kind},
-			"namespace":   req.Namespace,
-			"name":        req.Name,
-			"operation":   req.Operation,
-			"subResource": req.SubResource,
-			"userInfo":    map[string]any{"username": req.UserInfo.Username, "groups": req.UserInfo.Groups},
-			"object":      req.Object,
-		},
-		"facts": map[string]any{
-			"now":             now.Format(time.RFC3339Nano),
-			"namespaceLabels": map[string]any{},
-			"images":          imageFactsOf(b, req.Object),
-		},
-	})
+	eng, err := bundles.NewEngine(context.Background(), bundle)
+	if err != nil {
+		b.Fatal(err)
+	}
+	input, err := eng.AdmissionInput(create(typicalPod()), bundles.Facts{Now: now})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -83,36 +68,4 @@ func BenchmarkDecisionParts(b *testing.B) {
 			}
 		})
 	}
-}
-
-// imageFactsOf is input.facts.images as the engine gathers it.
-func imageFactsOf(tb testing.TB, obj map[string]any) map[string]any {
-	tb.Helper()
-	out := map[string]any{}
-	var walk func(v any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, child := range v {
-				if ref, ok := child.(string); ok && k == "image" {
-					img, err := policy.ParseImage(ref)
-					if err != nil {
-						tb.Fatalf("parse image %s: %v", ref, err)
-					}
-					out[ref] = map[string]any{
-						"registry": img.Registry, "repository": img.Repository, "name": img.Name,
-						"tag": img.Tag, "digest": img.Digest, "reference": img.Reference, "valid": true,
-					}
-					continue
-				}
-				walk(child)
-			}
-		case []any:
-			for _, child := range v {
-				walk(child)
-			}
-		}
-	}
-	walk(obj)
-	return out
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -15,7 +16,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/palisade-dev/palisade/policy"
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/palisade-dev/palisade/bundles"
 )
 
 // result is what the loader reports for one target and rate.
@@ -39,7 +42,15 @@ func runLoad(args []string) {
 	rate := fs.Int("rate", 200, "requests/s")
 	dur := fs.Duration("duration", 10*time.Second, "duration")
 	opa := fs.Bool("opa", false, "send OPA data API input instead of reviews")
+	bundleFile := fs.String("bundle", "", "bundle whose engine builds OPA's input (with -opa)")
 	_ = fs.Parse(args)
+	var eng *bundles.Engine
+	if *opa {
+		var err error
+		if eng, err = inputEngine(*bundleFile); err != nil {
+			log.Fatal(err)
+		}
+	}
 	caPEM, err := os.ReadFile(*caFile)
 	if err != nil {
 		log.Fatal(err)
@@ -52,7 +63,7 @@ func runLoad(args []string) {
 	}}
 	bodies := make([][]byte, 100)
 	for i := range bodies {
-		bodies[i] = body(i, *opa)
+		bodies[i] = body(i, eng)
 	}
 	n := int(float64(*rate) * dur.Seconds())
 	lat := make([]time.Duration, n)
@@ -107,7 +118,9 @@ func runLoad(args []string) {
 
 // body returns review i of the mix: 60% compliant, 30% with log
 // violations, 10% privileged.
-func body(i int, opa bool) []byte {
+// With eng set, the body is OPA's data API request with the input eng
+// builds, so that plain OPA decides on exactly what Palisade does.
+func body(i int, eng *bundles.Engine) []byte {
 	c := map[string]any{
 		"name": "app", "image": "ghcr.io/acme/app:1.4.2",
 		"resources":       map[string]any{"limits": map[string]any{"memory": "256Mi"}, "requests": map[string]any{"cpu": "100m"}},
@@ -134,17 +147,35 @@ func body(i int, opa bool) []byte {
 		"object":   pod,
 	}
 	var v any = map[string]any{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": req}
-	if opa {
-		// The input Palisade builds (bundles/engine.go): request and facts.
-		images := map[string]any{}
-		ref := c["image"].(string)
-		if img, err := policy.ParseImage(ref); err == nil {
-			images[ref] = map[string]any{"registry": img.Registry, "repository": img.Repository, "name": img.Name,
-				"tag": img.Tag, "digest": img.Digest, "reference": img.Reference, "valid": true}
+	if eng != nil {
+		input, err := eng.AdmissionInput(&bundles.Request{
+			UID: uid, Kind: bundles.GroupVersionKind{Version: "v1", Kind: "Pod"}, Namespace: "shop",
+			Name: fmt.Sprintf("web-%d", i), Operation: "CREATE",
+			UserInfo: bundles.UserInfo{Username: "system:serviceaccount:kube-system:replicaset-controller", Groups: []string{"system:serviceaccounts"}},
+			Object:   pod,
+		}, bundles.Facts{Now: time.Now()})
+		if err != nil {
+			log.Fatal(err)
 		}
-		facts := map[string]any{"namespaceLabels": map[string]any{}, "images": images, "now": time.Now().UTC().Format(time.RFC3339Nano)}
-		v = map[string]any{"input": map[string]any{"request": req, "facts": facts}}
+		plain, err := ast.JSON(input)
+		if err != nil {
+			log.Fatal(err)
+		}
+		v = map[string]any{"input": plain}
 	}
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// inputEngine compiles the bundle the targets serve, for its input builder.
+func inputEngine(file string) (*bundles.Engine, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	b, err := bundles.Read(raw, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	return bundles.NewEngine(context.Background(), b)
 }

@@ -48,7 +48,7 @@ func main() {
 	for _, t := range ts.list {
 		results[t.name] = map[int]result{}
 		for _, r := range rs {
-			res, err := load(t, ts.caFile, r, *dur)
+			res, err := load(t, ts, r, *dur)
 			if err != nil {
 				log.Fatalf("%s at %d/s: %v", t.name, r, err)
 			}
@@ -77,13 +77,13 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) 
 
 // load runs the loader subcommand in a second process and reads its
 // result (JSON on stdout).
-func load(t target, caFile string, rate int, dur time.Duration) (result, error) {
+func load(t target, ts *targets, rate int, dur time.Duration) (result, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return result{}, err
 	}
-	cmd := exec.Command(self, "load", "-url", t.url, "-ca", caFile, "-rate", strconv.Itoa(rate),
-		"-duration", dur.String(), "-opa="+strconv.FormatBool(t.opa))
+	cmd := exec.Command(self, "load", "-url", t.url, "-ca", ts.caFile, "-rate", strconv.Itoa(rate),
+		"-duration", dur.String(), "-opa="+strconv.FormatBool(t.opa), "-bundle", ts.bundleFile)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -29,7 +29,10 @@ type target struct {
 type targets struct {
 	list   []target
 	caFile string
-	stops  []func()
+	// bundleFile is the bundle every target decides with; the loader
+	// builds OPA's input from it exactly as Palisade builds its own.
+	bundleFile string
+	stops      []func()
 }
 
 func (t *targets) stop() {
@@ -65,8 +68,8 @@ func startTargets(dir, cluster, tmp string) (*targets, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts := &targets{caFile: filepath.Join(tmp, "ca.pem")}
-	certFile, keyFile, bundleFile := filepath.Join(tmp, "tls.crt"), filepath.Join(tmp, "tls.key"), filepath.Join(tmp, "bundle.tar.gz")
+	ts := &targets{caFile: filepath.Join(tmp, "ca.pem"), bundleFile: filepath.Join(tmp, "bundle.tar.gz")}
+	certFile, keyFile, bundleFile := filepath.Join(tmp, "tls.crt"), filepath.Join(tmp, "tls.key"), ts.bundleFile
 	for f, data := range map[string][]byte{ts.caFile: caPEM, certFile: certPEM, keyFile: keyPEM, bundleFile: raw} {
 		if err := os.WriteFile(f, data, 0o600); err != nil {
 			return nil, err
