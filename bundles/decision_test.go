@@ -736,3 +736,20 @@ func BenchmarkContinuousDecision(b *testing.B) {
 		}
 	}
 }
+
+// The schedules come from the continuous tab of each definition: the
+// cluster-wide one, and the namespaced ones for the namespaces they list.
+func TestSchedules(t *testing.T) {
+	s := mustEngine(t, prodEngine).Schedules()
+	if s.ClusterWide != "@every 10m" {
+		t.Errorf("cluster-wide schedule %q, want @every 10m", s.ClusterWide)
+	}
+	for ns, want := range map[string]string{"default": "@every 10m", "payments": policy.DefaultSchedule, "ci": policy.DefaultSchedule} {
+		if got := s.For(ns); got != want {
+			t.Errorf("schedule of %s: %q, want %q", ns, got, want)
+		}
+	}
+	if got := (bundles.Schedules{}).For("x"); got != policy.DefaultSchedule {
+		t.Errorf("zero Schedules: %q, want the default", got)
+	}
+}

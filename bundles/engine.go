@@ -28,6 +28,7 @@ const (
 // decision, and converting through map[string]any was another tenth.
 type Engine struct {
 	revision   string
+	schedules  Schedules
 	admission  rego.PreparedEvalQuery
 	continuous rego.PreparedEvalQuery
 	images     imageCache
@@ -36,7 +37,7 @@ type Engine struct {
 // NewEngine compiles a bundle and prepares its entry points. A bundle that
 // does not compile returns an error and must not be activated.
 func NewEngine(ctx context.Context, b *bundle.Bundle) (*Engine, error) {
-	e := &Engine{revision: b.Manifest.Revision}
+	e := &Engine{revision: b.Manifest.Revision, schedules: schedules(b.Data)}
 	for query, dst := range map[string]*rego.PreparedEvalQuery{AdmissionQuery: &e.admission, ContinuousQuery: &e.continuous} {
 		pq, err := rego.New(
 			rego.Query(query),
@@ -59,6 +60,62 @@ func NewEngine(ctx context.Context, b *bundle.Bundle) (*Engine, error) {
 
 // Revision is the revision (Git commit) of the engine's bundle.
 func (e *Engine) Revision() string { return e.revision }
+
+// Schedules says when the continuous rules are re-checked: the
+// cluster-wide definition's schedule, and that of each namespace listed
+// in a namespaced definition (which takes precedence, as for the rules).
+// Schedules are cron expressions or @every durations, validated by the
+// policy package; an empty ClusterWide means policy.DefaultSchedule.
+type Schedules struct {
+	ClusterWide string
+	Namespaces  map[string]string
+}
+
+// For returns the schedule of a namespace.
+func (s Schedules) For(namespace string) string {
+	if sched, ok := s.Namespaces[namespace]; ok {
+		return sched
+	}
+	if s.ClusterWide == "" {
+		return policy.DefaultSchedule
+	}
+	return s.ClusterWide
+}
+
+// Schedules returns the continuous schedules of the engine's bundle.
+func (e *Engine) Schedules() Schedules { return e.schedules }
+
+// schedules reads the schedules from a bundle's data (data.json's plain
+// JSON values, as Build writes them: palisade.policy is a ClusterData).
+func schedules(data map[string]any) Schedules {
+	s := Schedules{ClusterWide: policy.DefaultSchedule, Namespaces: map[string]string{}}
+	root, _ := data[Root].(map[string]any)
+	pol, _ := root["policy"].(map[string]any)
+	schedule := func(def any) string {
+		d, _ := def.(map[string]any)
+		c, _ := d["continuous"].(map[string]any)
+		sched, _ := c["schedule"].(string)
+		return sched
+	}
+	if sched := schedule(pol["clusterWide"]); sched != "" {
+		s.ClusterWide = sched
+	}
+	namespaced, _ := pol["namespaced"].([]any)
+	for _, def := range namespaced {
+		sched := schedule(def)
+		if sched == "" {
+			sched = policy.DefaultSchedule
+		}
+		d, _ := def.(map[string]any)
+		names, _ := d["namespaces"].([]any)
+		for _, ns := range names {
+			if name, ok := ns.(string); ok {
+				s.Namespaces[name] = sched
+			}
+		}
+	}
+	return s
+}
 
 // Request is the part of an AdmissionReview request that decisions read.
 // Object and OldObject are the decoded JSON objects.
