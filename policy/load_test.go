@@ -183,6 +183,39 @@ spec:
 			},
 		},
 		{
+			name: "verification rules",
+			doc: header + `kind: Policy
+metadata: {name: p}
+spec:
+  clusters: [c]
+  clusterWide:
+    deployment:
+      imageSignature:
+        - {name: signed, action: block, attestors: [nobody], match: some}
+        - {name: signed, action: terminate, attestors: [], registryUnavailable: allow}
+      scanResults:
+        - {name: scan, action: log, attestor: "", maxAgeDays: -1, severity: severe, allow: ["not an id"]}
+        - {name: ok, action: block, attestor: nobody, exceptions: [{name: e, rules: [privileged], namespaces: [ci]}]}
+    exceptions:
+      - {name: e, namespaces: [ci], rules: [imageSignature.signed]}
+`,
+			want: []string{
+				`f.yaml:9:53: spec.clusterWide.deployment.imageSignature[0].attestors[0]: Attestor "nobody" not found`,
+				`f.yaml:9:69: spec.clusterWide.deployment.imageSignature[0].match: invalid value "some"`,
+				`f.yaml:10:18: spec.clusterWide.deployment.imageSignature[1].name: duplicate imageSignature rule "signed" (first at f.yaml:9:18)`,
+				`f.yaml:10:34: spec.clusterWide.deployment.imageSignature[1].action: action "terminate" is not valid here (want one of log, block)`,
+				`f.yaml:10:56: spec.clusterWide.deployment.imageSignature[1].attestors: at least one attestor is required`,
+				`f.yaml:10:81: spec.clusterWide.deployment.imageSignature[1].registryUnavailable: action "allow" is not valid here`,
+				`f.yaml:12:47: spec.clusterWide.deployment.scanResults[0].attestor: attestor name is required`,
+				`f.yaml:12:63: spec.clusterWide.deployment.scanResults[0].maxAgeDays: maxAgeDays must be positive, not -1`,
+				`f.yaml:12:77: spec.clusterWide.deployment.scanResults[0].severity: invalid value "severe"`,
+				`f.yaml:12:93: spec.clusterWide.deployment.scanResults[0].allow[0]: invalid vulnerability id "not an id"`,
+				`f.yaml:13:47: spec.clusterWide.deployment.scanResults[1].attestor: Attestor "nobody" not found`,
+				`f.yaml:13:85: spec.clusterWide.deployment.scanResults[1].exceptions[0].rules: an exception of a scanResults rule applies to that rule only`,
+				`f.yaml:15:45: spec.clusterWide.exceptions[0].rules[0]: imageSignature.signed rules have their own exceptions`,
+			},
+		},
+		{
 			name: "unknown kind and version, syntax error",
 			doc:  "apiVersion: palisade.dev/v2\nkind: Policy\n---\n" + header + "kind: Polizy\n---\nkey: [unclosed\n",
 			want: []string{

@@ -141,6 +141,76 @@ type Rules struct {
 	LatestTag                    *Rule                  `yaml:"latestTag" json:"latestTag,omitempty"`
 	DigestPinning                *Rule                  `yaml:"digestPinning" json:"digestPinning,omitempty"`
 	KubectlAccess                *KubectlAccessRule     `yaml:"kubectlAccess" json:"kubectlAccess,omitempty"`
+
+	// Image verification rules are lists: a tab may hold several
+	// independent ones, each named, each with its own action, conditions,
+	// preconditions and exceptions. A violation names the rule
+	// "imageSignature.<name>" or "scanResults.<name>". The tab's exceptions
+	// do not apply to them (an exception for running as root must not
+	// also waive signatures); only their own exceptions and the implicit
+	// system exception do. A continuous verification rule inherits nothing
+	// from the deployment tab: it is its own rule.
+	ImageSignature []ImageSignatureRule `yaml:"imageSignature" json:"imageSignature,omitempty"`
+	ScanResults    []ScanResultsRule    `yaml:"scanResults" json:"scanResults,omitempty"`
+}
+
+// Families of verification rules: the prefix of their violations' rule
+// names.
+const (
+	RuleImageSignature = "imageSignature"
+	RuleScanResults    = "scanResults"
+)
+
+// VerificationRule is what imageSignature and scanResults rules share.
+type VerificationRule struct {
+	Name        string `yaml:"name" json:"name"`
+	Action      string `yaml:"action" json:"action"`
+	Description string `yaml:"description" json:"description,omitempty"`
+	// Conditions: the images (matched against the normalised reference)
+	// and namespaces the rule applies to; empty means every one.
+	Images     []Matcher `yaml:"images" json:"images,omitempty"`
+	Namespaces []string  `yaml:"namespaces" json:"namespaces,omitempty"`
+	// Preconditions must all hold for the rule to apply at all.
+	Preconditions Preconditions `yaml:"preconditions" json:"preconditions"`
+	// Exceptions of this rule alone; their rules field must be empty.
+	Exceptions []Exception `yaml:"exceptions" json:"exceptions,omitempty"`
+	// RegistryUnavailable is the action when the registry could not be
+	// asked (unreachable, timeout, refused credentials). Default: Action,
+	// so that a block rule fails closed.
+	RegistryUnavailable string `yaml:"registryUnavailable" json:"registryUnavailable"`
+}
+
+// Preconditions select the pods a verification rule applies to: the
+// namespace must carry every namespace label, the pod every pod label.
+type Preconditions struct {
+	NamespaceLabels map[string]string `yaml:"namespaceLabels" json:"namespaceLabels,omitempty"`
+	PodLabels       map[string]string `yaml:"podLabels" json:"podLabels,omitempty"`
+}
+
+// ImageSignatureRule requires the images it selects to be signed by its
+// attestors: all of them (match: all, the default) or at least one
+// (match: any).
+type ImageSignatureRule struct {
+	VerificationRule `yaml:",inline"`
+	Attestors        []string `yaml:"attestors" json:"attestors"`
+	Match            string   `yaml:"match" json:"match"`
+}
+
+// ScanResultsRule requires a vulnerability attestation signed by an
+// attestor, not older than MaxAgeDays, without findings at or above
+// Severity other than the allowed ids.
+type ScanResultsRule struct {
+	VerificationRule `yaml:",inline"`
+	Attestor         string `yaml:"attestor" json:"attestor"`
+	MaxAgeDays       int    `yaml:"maxAgeDays" json:"maxAgeDays"`
+	// Severity is low, medium, high (default) or critical.
+	Severity string `yaml:"severity" json:"severity"`
+	// Allow lists vulnerability ids (CVE-2024-3094, GHSA-...) accepted
+	// whatever their severity.
+	Allow []string `yaml:"allow" json:"allow,omitempty"`
+	// Unscanned is the action when there is no fresh verified scan.
+	// Default: Action.
+	Unscanned string `yaml:"unscanned" json:"unscanned"`
 }
 
 // Rule is a rule without parameters.

@@ -57,11 +57,26 @@ var (
 	deploymentOnly = []string{"kubectlAccess"}
 )
 
-// RuleNames returns the name of every rule in the catalog.
+// RuleNames returns the name of every rule in the catalog, except the
+// verification rule lists (imageSignature, scanResults), whose rules are
+// named by the policy.
 func RuleNames() []string {
-	names := slices.Collect(maps.Keys(structFields(reflect.TypeFor[Rules]())))
+	t := reflect.TypeFor[Rules]()
+	var names []string
+	for name, idx := range structFields(t) {
+		if t.FieldByIndex(idx).Type.Kind() == reflect.Pointer {
+			names = append(names, name)
+		}
+	}
 	slices.Sort(names)
 	return names
+}
+
+// IsVerificationRule reports whether a violation's rule name is that of
+// an imageSignature or scanResults rule ("imageSignature.<name>").
+func IsVerificationRule(rule string) bool {
+	family, name, ok := strings.Cut(rule, ".")
+	return ok && name != "" && (family == RuleImageSignature || family == RuleScanResults)
 }
 
 // validator collects the errors of one document.
@@ -192,6 +207,8 @@ func (v *validator) definition(r *Repo, field string, d *Definition) {
 		v.errorf(field+".continuous.schedule", "invalid schedule %q: %v", d.Continuous.Schedule, err)
 	}
 	v.rules(field+".continuous.rules", &d.Continuous.Rules, continuousActions, &d.Deployment)
+	v.verificationRules(r, field+".deployment", &d.Deployment, deploymentActions)
+	v.verificationRules(r, field+".continuous.rules", &d.Continuous.Rules, continuousActions)
 	for i, name := range d.Runtime.Rulesets {
 		if _, ok := r.Rulesets[name]; !ok {
 			v.errorf(fmt.Sprintf("%s.runtime.rulesets[%d]", field, i), "RuntimeRuleset %q not found", name)
@@ -435,7 +452,9 @@ func (v *validator) exception(field string, e *Exception, names map[string]bool)
 	}
 	known := RuleNames()
 	for i, r := range e.Rules {
-		if !slices.Contains(known, r) {
+		if r == RuleImageSignature || r == RuleScanResults || IsVerificationRule(r) {
+			v.errorf(fmt.Sprintf("%s.rules[%d]", field, i), "%s rules have their own exceptions: the tab's exceptions do not apply to them", r)
+		} else if !slices.Contains(known, r) {
 			v.errorf(fmt.Sprintf("%s.rules[%d]", field, i), "unknown rule %q%s", r, suggestFrom(r, known))
 		}
 	}

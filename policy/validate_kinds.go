@@ -206,7 +206,7 @@ func (v *validator) policyTest(r *Repo, t *PolicyTest, clusters map[string]*Poli
 			v.errorf(cf+".expect.allowed", "allowed is required (true or false)")
 		}
 		for j, rule := range c.Expect.Violations {
-			if !slices.Contains(known, rule) {
+			if !slices.Contains(known, rule) && !IsVerificationRule(rule) {
 				v.errorf(fmt.Sprintf("%s.expect.violations[%d]", cf, j), "unknown rule %q%s", rule, suggestFrom(rule, known))
 			}
 		}

@@ -10,6 +10,7 @@ import data.palisade.rules.container
 import data.palisade.rules.image
 import data.palisade.rules.kubectl
 import data.palisade.rules.pod
+import data.palisade.rules.verification
 
 # Pod-spec rules run on CREATE and UPDATE of anything that runs pods, and
 # on UPDATE of pods/ephemeralcontainers (the pod with its new containers).
@@ -19,7 +20,7 @@ _checks_workload if {
 	subject.is_workload
 }
 
-workload_findings := (pod.findings | container.findings) | image.findings if {
+workload_findings := ((pod.findings | container.findings) | image.findings) | verification.findings if {
 	_checks_workload
 } else := set()
 

@@ -9,8 +9,9 @@ import data.palisade.lib.subject
 import data.palisade.rules.container
 import data.palisade.rules.image
 import data.palisade.rules.pod
+import data.palisade.rules.verification
 
-findings := (pod.findings | container.findings) | image.findings if {
+findings := ((pod.findings | container.findings) | image.findings) | verification.findings if {
 	subject.is_workload
 } else := set()
 

@@ -44,8 +44,8 @@ _audit := policy.mode == "audit"
 violations(findings) := {v |
 	audit := _audit
 	kept := _kept(findings)
-	some [rule, field, value] in {[f.rule, f.field, f.value] | some f in kept}
-	action := {true: "log", false: rules[rule].action}[audit] # effective_action, inline
+	some [rule, field, value, rule_action] in {[f.rule, f.field, f.value, _action(f)] | some f in kept}
+	action := {true: "log", false: rule_action}[audit] # effective_action, inline
 	containers := sort({f.container |
 		some f in kept
 		f.rule == rule
@@ -62,6 +62,13 @@ violations(findings) := {v |
 		"message": concat("", [field, " violates rule ", rule, " \"", value, "\"", _in_containers(containers), " (", action, ")"]),
 	}
 }
+
+# A finding's action: its rule's in the tab, or its own for the findings of
+# verification rules (rules/verification), whose actions depend on the
+# outcome (registryUnavailable, unscanned).
+_action(f) := f.action if {
+	f.verification
+} else := rules[f.rule].action
 
 # The findings that no exception covers: all of them, without looking at
 # the exceptions, when there are none or no exception applies to the
@@ -92,7 +99,10 @@ excepted(f) if {
 	_covers_containers(_system_containers, f)
 }
 
+# The tab's exceptions do not cover verification rules: they have their
+# own (covers).
 excepted(f) if {
+	not f.verification
 	some i in _subject_exceptions
 	_rule_listed(exceptions[i], f.rule)
 	_images_listed(i, f)
@@ -112,15 +122,30 @@ _system_containers := {name |
 # the pod has every label of the exception, with its value (the values
 # are strings, so object.subset compares them as ==).
 _subject_exceptions contains i if {
-	labels := subject.labels
-	namespace := subject.namespace
 	some i, e in exceptions
-	object.subset(labels, object.get(e, "podLabels", {}))
+	_subject_listed(e)
+}
+
+_subject_listed(e) if {
+	object.subset(subject.labels, object.get(e, "podLabels", {}))
 	namespaces := object.get(e, "namespaces", [])
-	true in [count(namespaces) == 0, namespace in namespaces] # either
+	true in [count(namespaces) == 0, subject.namespace in namespaces] # either
 	_service_account_listed(e)
 	_live(e)
 }
+
+# covers is true when an exception (of a verification rule) covers an
+# image of the subject, by its normalised reference: the exception is
+# live, lists the subject (namespace, pod labels, service account), and
+# its image conditions, if any, match the image.
+covers(e, reference) if {
+	_subject_listed(e)
+	_image_listed(e, reference)
+}
+
+_image_listed(e, _) if count(object.get(e, "images", [])) == 0
+
+_image_listed(e, reference) if images.matches_any(e.images, reference)
 
 _exception_containers[i] := {name |
 	some name, img in subject.container_images
