@@ -2,8 +2,10 @@ package bundles_test
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -751,5 +753,87 @@ func TestSchedules(t *testing.T) {
 	}
 	if got := (bundles.Schedules{}).For("x"); got != policy.DefaultSchedule {
 		t.Errorf("zero Schedules: %q, want the default", got)
+	}
+}
+
+// signingEngine is the prod policy with an imageSignature rule for the
+// release images.
+var signingEngine = sync.OnceValues(func() (*bundles.Engine, error) {
+	return editedEngine("\n      digestPinning: {action: log}\n", `
+      digestPinning: {action: log}
+      imageSignature:
+        - name: release
+          action: block
+          images: [{prefix: "ghcr.io/acme/release/"}]
+          attestors: [acme_release]
+`)
+})
+
+// The engine asks for what the verification rules need (Wanted), and
+// decides on the facts it is given.
+func TestVerificationFacts(t *testing.T) {
+	eng := mustEngine(t, signingEngine)
+	if !eng.Verifies() || mustEngine(t, prodEngine).Verifies() {
+		t.Fatalf("Verifies: %v with an imageSignature rule, %v without", eng.Verifies(), mustEngine(t, prodEngine).Verifies())
+	}
+	if _, ok := eng.Attestors()["acme_release"]; !ok {
+		t.Fatalf("attestors %v: acme_release missing", eng.Attestors())
+	}
+	const release = "ghcr.io/acme/release/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	req := create(workload("Deployment", "default", "web",
+		appendTo("containers", compliantContainer("release", release)),
+	))
+	ctx := context.Background()
+	input, err := eng.AdmissionInput(req, bundles.Facts{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wanted, err := eng.Wanted(ctx, input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string][]string{release: {"acme_release"}}; !reflect.DeepEqual(wanted, want) {
+		t.Fatalf("wanted %v, want %v", wanted, want)
+	}
+	for _, tc := range []struct {
+		name     string
+		facts    map[string]any
+		allowed  bool
+		violates string
+	}{
+		{"signed", map[string]any{release: map[string]any{"digest": "sha256:01", "signatures": map[string]any{"acme_release": map[string]any{"verified": true}}}}, true, ""},
+		{"unsigned", map[string]any{release: map[string]any{"digest": "sha256:01", "signatures": map[string]any{"acme_release": map[string]any{"verified": false, "reason": "no signature"}}}}, false,
+			`image violates rule imageSignature.release "` + release + ` is not signed by acme_release" in container(s) "release" (block)`},
+		{"registry down", map[string]any{release: map[string]any{"error": "registry unreachable"}}, false,
+			`image violates rule imageSignature.release "` + release + ` cannot be verified: registry unreachable" in container(s) "release" (block)`},
+		{"no facts", nil, false,
+			`image violates rule imageSignature.release "` + release + ` cannot be verified: no verification facts were gathered" in container(s) "release" (block)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := eng.Admission(ctx, req, bundles.Facts{Now: now, Verification: tc.facts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allowed != tc.allowed {
+				t.Errorf("allowed %v, want %v: %+v", d.Allowed, tc.allowed, d.Violations)
+			}
+			var blocks []string
+			for _, v := range d.Violations {
+				if v.Action == "block" {
+					blocks = append(blocks, v.Message)
+				}
+			}
+			if tc.violates != "" && !slices.Contains(blocks, tc.violates) {
+				t.Errorf("violations %q, want %q", blocks, tc.violates)
+			}
+		})
+	}
+	// A pod no rule selects asks for nothing.
+	other, err := eng.AdmissionInput(create(typicalPod()), bundles.Facts{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wanted, err := eng.Wanted(ctx, other); err != nil || len(wanted) != 0 {
+		t.Errorf("wanted for a pod without release images: %v, %v", wanted, err)
 	}
 }

@@ -2,6 +2,7 @@ package bundles
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -17,6 +18,9 @@ import (
 const (
 	AdmissionQuery  = "data.palisade.admission.decision"
 	ContinuousQuery = "data.palisade.continuous.decision"
+	// WantedQuery is what the verification rules ask Go to gather for
+	// a subject: image reference → attestor names.
+	WantedQuery = "data.palisade.rules.verification.wanted"
 )
 
 // Engine evaluates decisions against one compiled bundle. It is immutable
@@ -29,6 +33,9 @@ const (
 type Engine struct {
 	revision   string
 	schedules  Schedules
+	attestors  map[string]policy.AttestorSpec
+	verifies   bool                   // the bundle has verification rules
+	wanted     rego.PreparedEvalQuery // WantedQuery, when verifies
 	admission  rego.PreparedEvalQuery
 	continuous rego.PreparedEvalQuery
 	images     imageCache
@@ -37,8 +44,17 @@ type Engine struct {
 // NewEngine compiles a bundle and prepares its entry points. A bundle that
 // does not compile returns an error and must not be activated.
 func NewEngine(ctx context.Context, b *bundle.Bundle) (*Engine, error) {
-	e := &Engine{revision: b.Manifest.Revision, schedules: schedules(b.Data)}
-	for query, dst := range map[string]*rego.PreparedEvalQuery{AdmissionQuery: &e.admission, ContinuousQuery: &e.continuous} {
+	facts, err := readBundleFacts(b.Data)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", b.Manifest.Revision, err)
+	}
+	e := &Engine{revision: b.Manifest.Revision, schedules: facts.schedules(), attestors: facts.Attestors}
+	queries := map[string]*rego.PreparedEvalQuery{AdmissionQuery: &e.admission, ContinuousQuery: &e.continuous}
+	if facts.verifies() {
+		e.verifies = true
+		queries[WantedQuery] = &e.wanted
+	}
+	for query, dst := range queries {
 		pq, err := rego.New(
 			rego.Query(query),
 			rego.ParsedBundle(Root, b),
@@ -85,36 +101,78 @@ func (s Schedules) For(namespace string) string {
 // Schedules returns the continuous schedules of the engine's bundle.
 func (e *Engine) Schedules() Schedules { return e.schedules }
 
-// schedules reads the schedules from a bundle's data (data.json's plain
-// JSON values, as Build writes them: palisade.policy is a ClusterData).
-func schedules(data map[string]any) Schedules {
-	s := Schedules{ClusterWide: policy.DefaultSchedule, Namespaces: map[string]string{}}
+// bundleFacts is what the engine reads from a bundle's data.json
+// without evaluating: the continuous schedules, whether any verification
+// rule exists, and the attestors.
+type bundleFacts struct {
+	ClusterWide definitionFacts `json:"clusterWide"`
+	Namespaced  []struct {
+		Namespaces []string `json:"namespaces"`
+		definitionFacts
+	} `json:"namespaced"`
+	Attestors map[string]policy.AttestorSpec `json:"attestors"`
+}
+
+type definitionFacts struct {
+	Deployment verificationFacts `json:"deployment"`
+	Continuous struct {
+		Schedule string            `json:"schedule"`
+		Rules    verificationFacts `json:"rules"`
+	} `json:"continuous"`
+}
+
+type verificationFacts struct {
+	ImageSignature []json.RawMessage `json:"imageSignature"`
+	ScanResults    []json.RawMessage `json:"scanResults"`
+}
+
+func (d definitionFacts) verifies() bool {
+	return len(d.Deployment.ImageSignature)+len(d.Deployment.ScanResults)+
+		len(d.Continuous.Rules.ImageSignature)+len(d.Continuous.Rules.ScanResults) > 0
+}
+
+// readBundleFacts reads data.palisade.policy (a ClusterData, as Build
+// writes it) of a bundle.
+func readBundleFacts(data map[string]any) (*bundleFacts, error) {
 	root, _ := data[Root].(map[string]any)
-	pol, _ := root["policy"].(map[string]any)
-	schedule := func(def any) string {
-		d, _ := def.(map[string]any)
-		c, _ := d["continuous"].(map[string]any)
-		sched, _ := c["schedule"].(string)
-		return sched
+	raw, err := json.Marshal(root["policy"])
+	if err != nil {
+		return nil, err
 	}
-	if sched := schedule(pol["clusterWide"]); sched != "" {
-		s.ClusterWide = sched
+	var f bundleFacts
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, fmt.Errorf("read data.%s.policy: %w", Root, err)
 	}
-	namespaced, _ := pol["namespaced"].([]any)
-	for _, def := range namespaced {
-		sched := schedule(def)
+	return &f, nil
+}
+
+func (f *bundleFacts) schedules() Schedules {
+	s := Schedules{ClusterWide: f.ClusterWide.Continuous.Schedule, Namespaces: map[string]string{}}
+	if s.ClusterWide == "" {
+		s.ClusterWide = policy.DefaultSchedule
+	}
+	for _, d := range f.Namespaced {
+		sched := d.Continuous.Schedule
 		if sched == "" {
 			sched = policy.DefaultSchedule
 		}
-		d, _ := def.(map[string]any)
-		names, _ := d["namespaces"].([]any)
-		for _, ns := range names {
-			if name, ok := ns.(string); ok {
-				s.Namespaces[name] = sched
-			}
+		for _, ns := range d.Namespaces {
+			s.Namespaces[ns] = sched
 		}
 	}
 	return s
+}
+
+func (f *bundleFacts) verifies() bool {
+	if f.ClusterWide.verifies() {
+		return true
+	}
+	for _, d := range f.Namespaced {
+		if d.verifies() {
+			return true
+		}
+	}
+	return false
 }
 
 // Request is the part of an AdmissionReview request that decisions read.
@@ -145,15 +203,22 @@ type UserInfo struct {
 }
 
 // Facts are what Go gathers for Rego: the evaluation time (Rego never
-// reads the clock) and the namespace's labels.
+// reads the clock), the namespace's labels, and the results of image
+// verification.
 type Facts struct {
 	Now             time.Time
 	NamespaceLabels map[string]string
+	// Verification holds, by image reference as written in the object,
+	// what imageverify found for the images the verification rules asked
+	// about (Wanted): JSON-encodable values (*imageverify.ImageFacts).
+	// input.facts.verification in Rego.
+	Verification map[string]any
 }
 
 // value is input.facts: the namespace labels, the normalised images of
-// the object (imageCache.facts) and now, when known.
-func (f Facts) value(images ast.Value) ast.Value {
+// the object (imageCache.facts), the verification facts and now, when
+// known.
+func (f Facts) value(images ast.Value) (ast.Value, error) {
 	labels := ast.NewObjectWithCapacity(len(f.NamespaceLabels))
 	for k, v := range f.NamespaceLabels {
 		labels.Insert(ast.StringTerm(k), ast.StringTerm(v))
@@ -166,7 +231,14 @@ func (f Facts) value(images ast.Value) ast.Value {
 	if !f.Now.IsZero() {
 		facts.Insert(ast.InternedTerm("now"), ast.StringTerm(f.Now.UTC().Format(time.RFC3339Nano)))
 	}
-	return facts
+	if f.Verification != nil {
+		v, err := ast.InterfaceToValue(f.Verification)
+		if err != nil {
+			return nil, fmt.Errorf("convert verification facts: %w", err)
+		}
+		facts.Insert(ast.InternedTerm("verification"), ast.NewTerm(v))
+	}
+	return facts, nil
 }
 
 // Violation is one rule a subject breaks.
@@ -205,23 +277,79 @@ func (e *Engine) AdmissionInput(req *Request, facts Facts) (ast.Value, error) {
 	if err != nil {
 		return nil, fmt.Errorf("convert input: %w", err)
 	}
+	f, err := facts.value(e.images.facts(req.Object))
+	if err != nil {
+		return nil, err
+	}
 	return ast.NewObject(
 		ast.Item(ast.InternedTerm("request"), ast.NewTerm(request)),
-		ast.Item(ast.InternedTerm("facts"), ast.NewTerm(facts.value(e.images.facts(req.Object)))),
+		ast.Item(ast.InternedTerm("facts"), ast.NewTerm(f)),
 	), nil
 }
 
 // Continuous evaluates data.palisade.continuous.decision for a pod.
 func (e *Engine) Continuous(ctx context.Context, pod map[string]any, facts Facts) (*Decision, error) {
+	input, err := e.ContinuousInput(pod, facts)
+	if err != nil {
+		return nil, err
+	}
+	return e.eval(ctx, e.continuous, input)
+}
+
+// ContinuousInput returns the input Continuous evaluates for a pod.
+func (e *Engine) ContinuousInput(pod map[string]any, facts Facts) (ast.Value, error) {
 	obj, err := ast.InterfaceToValue(pod)
 	if err != nil {
 		return nil, fmt.Errorf("convert input: %w", err)
 	}
-	input := ast.NewObject(
+	f, err := facts.value(e.images.facts(pod))
+	if err != nil {
+		return nil, err
+	}
+	return ast.NewObject(
 		ast.Item(ast.InternedTerm("object"), ast.NewTerm(obj)),
-		ast.Item(ast.InternedTerm("facts"), ast.NewTerm(facts.value(e.images.facts(pod)))),
-	)
-	return e.eval(ctx, e.continuous, input)
+		ast.Item(ast.InternedTerm("facts"), ast.NewTerm(f)),
+	), nil
+}
+
+// Verifies reports whether the bundle has image verification rules
+// (imageSignature, scanResults): only then is there anything to gather.
+func (e *Engine) Verifies() bool { return e.verifies }
+
+// Attestors returns the bundle's attestors by name. The map is shared:
+// do not modify it.
+func (e *Engine) Attestors() map[string]policy.AttestorSpec { return e.attestors }
+
+// Wanted returns what the verification rules ask Go to gather for an
+// input (AdmissionInput, ContinuousInput): image reference as written →
+// attestor names, sorted. It is empty when no rule selects an image, and
+// nil when the bundle has no verification rules.
+func (e *Engine) Wanted(ctx context.Context, input ast.Value) (map[string][]string, error) {
+	if !e.verifies {
+		return nil, nil
+	}
+	rs, err := e.wanted.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		return nil, fmt.Errorf("evaluate %s: %w", WantedQuery, err)
+	}
+	out := map[string][]string{}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return out, nil
+	}
+	t, _ := rs[0].Expressions[0].Value.(*ast.Term)
+	if t == nil {
+		return out, nil
+	}
+	obj, _ := t.Value.(ast.Object)
+	if obj == nil {
+		return out, nil
+	}
+	obj.Foreach(func(k, v *ast.Term) {
+		var names []string
+		each(v.Value, func(a ast.Value) { names = append(names, str(a)) })
+		out[str(k.Value)] = names
+	})
+	return out, nil
 }
 
 // imageCache holds input.facts.images entries by image reference:
