@@ -45,6 +45,16 @@ type NamespaceLister interface {
 	Get(name string) (*corev1.Namespace, error)
 }
 
+// ImageFactGatherer gathers the image verification facts that the
+// bundle's verification rules ask for (bundles.Engine.Wanted: image
+// reference → attestor names), using the registry credentials of the
+// object's imagePullSecrets in its namespace. It reports failures as facts
+// (the rules decide on them), so it returns no error.
+// *imageverify.Gatherer satisfies it.
+type ImageFactGatherer interface {
+	Gather(ctx context.Context, eng *bundles.Engine, wanted map[string][]string, namespace string, pullSecrets []string) map[string]any
+}
+
 var (
 	_ EngineSource    = (*bundles.Client)(nil)
 	_ NamespaceLister = corev1listers.NamespaceLister(nil)
@@ -56,6 +66,10 @@ type Options struct {
 	Engines EngineSource
 	// Namespaces gives namespace labels (nil: Rego sees none).
 	Namespaces NamespaceLister
+	// Images gathers image verification facts when the bundle has
+	// verification rules. Nil: none are gathered, and the rules find the
+	// images unverifiable (their registryUnavailable action applies).
+	Images ImageFactGatherer
 	// Now is the evaluation time of each decision (nil: time.Now). Rego
 	// never reads the clock; expiring exceptions compare with it.
 	Now func() time.Time
@@ -174,7 +188,11 @@ func (h *Handler) decide(ctx context.Context, req *bundles.Request) (*admissionv
 		return h.undecided(msgNoBundle), outcome{decision: DecisionError}
 	}
 	facts := bundles.Facts{Now: h.opts.Now(), NamespaceLabels: h.namespaceLabels(req.Namespace)}
-	d, err := eng.Admission(ctx, req, facts)
+	var d *bundles.Decision
+	err := h.gather(ctx, eng, req, &facts)
+	if err == nil {
+		d, err = eng.Admission(ctx, req, facts)
+	}
 	if err != nil {
 		h.log.Error("admission evaluation failed", keyUID, req.UID, keyRevision, eng.Revision(), keyError, err.Error())
 		return h.undecided(fmt.Sprintf(msgEvalFailed, eng.Revision())), outcome{decision: DecisionError, revision: eng.Revision()}
@@ -187,6 +205,25 @@ func (h *Handler) decide(ctx context.Context, req *bundles.Request) (*admissionv
 		out.decision = DecisionDenied
 	}
 	return response(d), out
+}
+
+// gather fills facts.Verification with what the bundle's verification
+// rules ask about the request's images; nothing when the bundle has no
+// such rules, no rule selects an image, or no gatherer is configured.
+func (h *Handler) gather(ctx context.Context, eng *bundles.Engine, req *bundles.Request, facts *bundles.Facts) error {
+	if !eng.Verifies() || h.opts.Images == nil {
+		return nil
+	}
+	input, err := eng.AdmissionInput(req, *facts)
+	if err != nil {
+		return err
+	}
+	wanted, err := eng.Wanted(ctx, input)
+	if err != nil || len(wanted) == 0 {
+		return err
+	}
+	facts.Verification = h.opts.Images.Gather(ctx, eng, wanted, req.Namespace, PullSecrets(req.Object))
+	return nil
 }
 
 // namespaceLabels returns the labels of a namespace, nil for cluster-scoped

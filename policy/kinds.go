@@ -114,7 +114,35 @@ type TestCase struct {
 	// to the test file instead.
 	Object map[string]any `yaml:"object" json:"object,omitempty"`
 	File   string         `yaml:"file" json:"file,omitempty"`
-	Expect Expectation    `yaml:"expect" json:"expect"`
+	// Images stand in for what the image verifier would find, by image
+	// reference as written in the manifest, so that verification rules
+	// can be tested offline. An image the rules ask about that is not
+	// listed is unverifiable, as with an unreachable registry.
+	Images map[string]TestImage `yaml:"images" json:"images,omitempty"`
+	Expect Expectation          `yaml:"expect" json:"expect"`
+}
+
+// TestImage is what a test case says the image verifier found.
+type TestImage struct {
+	// SignedBy lists the attestors whose signature verifies.
+	SignedBy []string `yaml:"signedBy" json:"signedBy,omitempty"`
+	// RegistryError, when set, says the registry could not be asked.
+	RegistryError string `yaml:"registryError" json:"registryError,omitempty"`
+	// Scans are verified vulnerability attestations.
+	Scans []TestScan `yaml:"scans" json:"scans,omitempty"`
+}
+
+// TestScan is a vulnerability scan signed by an attestor.
+type TestScan struct {
+	Attestor        string              `yaml:"attestor" json:"attestor"`
+	Finished        string              `yaml:"finished" json:"finished"` // RFC 3339
+	Vulnerabilities []TestVulnerability `yaml:"vulnerabilities" json:"vulnerabilities,omitempty"`
+}
+
+// TestVulnerability is one finding of a scan.
+type TestVulnerability struct {
+	ID       string `yaml:"id" json:"id"`
+	Severity string `yaml:"severity" json:"severity"`
 }
 
 // Expectation is what a TestCase must produce.

@@ -63,7 +63,7 @@ func TestLoadExampleNormalises(t *testing.T) {
 			t.Errorf("exception %s: expires %q not normalised", e.Name, e.Expires)
 		}
 	}
-	if len(repo.Rulesets) != 2 || len(repo.Attestors) != 1 {
+	if len(repo.Rulesets) != 2 || len(repo.Attestors) != 2 {
 		t.Errorf("got %d rulesets, %d attestors", len(repo.Rulesets), len(repo.Attestors))
 	}
 }

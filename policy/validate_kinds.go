@@ -181,6 +181,24 @@ func (v *validator) policyTest(r *Repo, t *PolicyTest, clusters map[string]*Poli
 		if c.Point == "" {
 			c.Point = "admission"
 		}
+		for _, ref := range sortedKeys(c.Images) {
+			img := c.Images[ref]
+			imf := fmt.Sprintf("%s.images.%s", cf, ref)
+			for j, a := range img.SignedBy {
+				if _, ok := r.Attestors[a]; !ok {
+					v.errorf(fmt.Sprintf("%s.signedBy[%d]", imf, j), "Attestor %q not found%s", a, suggestFrom(a, sortedKeys(r.Attestors)))
+				}
+			}
+			for j, scan := range img.Scans {
+				sf := fmt.Sprintf("%s.scans[%d]", imf, j)
+				if _, ok := r.Attestors[scan.Attestor]; !ok {
+					v.errorf(sf+".attestor", "Attestor %q not found%s", scan.Attestor, suggestFrom(scan.Attestor, sortedKeys(r.Attestors)))
+				}
+				if _, err := time.Parse(time.RFC3339, scan.Finished); err != nil {
+					v.errorf(sf+".finished", "invalid time %q: want RFC 3339", scan.Finished)
+				}
+			}
+		}
 		v.oneOf(cf+".point", c.Point, testPoints)
 		if c.Operation == "" {
 			c.Operation = "CREATE"

@@ -105,7 +105,7 @@ func runCase(ctx context.Context, repo *policy.Repo, eng *bundles.Engine, t *pol
 			now, _ = time.Parse(time.RFC3339, s) // validated by policy.Load
 		}
 	}
-	facts := bundles.Facts{Now: now, NamespaceLabels: c.NamespaceLabels}
+	facts := bundles.Facts{Now: now, NamespaceLabels: c.NamespaceLabels, Verification: verificationFacts(c.Images)}
 	start := time.Now()
 	var d *bundles.Decision
 	var err error
@@ -181,3 +181,42 @@ func describeViolations(d *bundles.Decision) string {
 	}
 	return b.String()
 }
+
+// verificationFacts turns a case's images into the facts the image
+// verifier hands Rego (input.facts.verification; imageverify.ImageFacts
+// as JSON): signatures by attestor, scans as cosign vulnerability
+// attestations.
+func verificationFacts(images map[string]policy.TestImage) map[string]any {
+	if len(images) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(images))
+	for ref, img := range images {
+		if img.RegistryError != "" {
+			out[ref] = map[string]any{"error": img.RegistryError}
+			continue
+		}
+		signatures := map[string]any{}
+		for _, a := range img.SignedBy {
+			signatures[a] = map[string]any{"verified": true}
+		}
+		attestations := map[string][]any{}
+		for _, scan := range img.Scans {
+			vulns := make([]any, len(scan.Vulnerabilities))
+			for i, v := range scan.Vulnerabilities {
+				vulns[i] = map[string]any{"id": v.ID, "severity": v.Severity}
+			}
+			attestations[scan.Attestor] = append(attestations[scan.Attestor], map[string]any{
+				"predicateType": VulnPredicateType,
+				"predicate":     map[string]any{"scanner": map[string]any{"result": map[string]any{"vulnerabilities": vulns}}},
+				"timestamp":     scan.Finished,
+			})
+		}
+		out[ref] = map[string]any{"signatures": signatures, "attestations": attestations}
+	}
+	return out
+}
+
+// VulnPredicateType is cosign's vulnerability attestation predicate type
+// (cosign attest --type vuln), which scanResults rules read.
+const VulnPredicateType = "https://cosign.sigstore.dev/attestation/vuln/v1"
