@@ -33,6 +33,7 @@ type admissionFlags struct {
 	kubeconfig                               string
 	failOpen                                 bool
 	logLevel                                 string
+	images                                   imageFlags
 }
 
 func admissionCmd() *cobra.Command {
@@ -76,6 +77,7 @@ configurations.`,
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig (default: in-cluster, else $KUBECONFIG)")
 	fl.BoolVar(&f.failOpen, "fail-open", false, "admit requests when no decision can be made (default: deny)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.images.register(fl)
 	_ = cmd.MarkFlagRequired("bundle-url")
 	return cmd
 }
@@ -116,7 +118,7 @@ func runAdmission(ctx context.Context, cmd *cobra.Command, f admissionFlags) err
 		return err
 	}
 
-	handler, kube, err := webhookHandler(ctx, f.kubeconfig, client, f.failOpen, log, reg)
+	handler, kube, err := webhookHandler(ctx, f.kubeconfig, client, f.failOpen, f.images, log, reg)
 	if err != nil {
 		return err
 	}

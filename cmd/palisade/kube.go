@@ -4,18 +4,58 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/spf13/pflag"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/palisade-dev/palisade/admission"
+	"github.com/palisade-dev/palisade/imageverify"
 )
+
+// imageFlags configure image verification (imageverify), shared by the
+// commands that decide on pods.
+type imageFlags struct {
+	registryConfig string        // dockerconfigjson with Palisade's own registry credentials
+	insecure       bool          // allow plain-HTTP registries
+	timeout        time.Duration // per image
+}
+
+func (f *imageFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&f.registryConfig, "registry-config", "", "dockerconfigjson file with registry credentials for image verification, tried after the pods' imagePullSecrets")
+	fl.BoolVar(&f.insecure, "insecure-registries", false, "allow plain-HTTP registries when verifying images (local test registries only)")
+	fl.DurationVar(&f.timeout, "verify-timeout", 2*time.Second, "time budget of verifying one image, registry round trips included; keep it well inside the webhook timeout")
+}
+
+// gatherer returns the image verification facts gatherer: pull secrets
+// read through kube, Palisade's own credentials from --registry-config.
+func (f imageFlags) gatherer(kube kubernetes.Interface, log *slog.Logger, reg prometheus.Registerer) (*imageverify.Gatherer, error) {
+	var kc authn.Keychain
+	if f.registryConfig != "" {
+		cfg, err := os.ReadFile(f.registryConfig)
+		if err != nil {
+			return nil, err
+		}
+		if kc, err = imageverify.KeychainFromDockerConfigs(cfg); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.registryConfig, err)
+		}
+	}
+	v := imageverify.New(imageverify.Options{Timeout: f.timeout, Insecure: f.insecure, Registerer: reg, Log: log})
+	return imageverify.NewGatherer(v, imageverify.GathererOptions{
+		Secrets: &imageverify.KubeSecrets{Client: kube}, Keychain: kc, Log: log,
+	}), nil
+}
 
 // webhookHandler connects to the cluster of kubeconfig (empty: in-cluster,
 // then $KUBECONFIG, then ~/.kube/config) and returns the admission handler
-// deciding with engines, namespace labels from an informer.
-func webhookHandler(ctx context.Context, kubeconfig string, engines admission.EngineSource, failOpen bool,
+// deciding with engines, namespace labels from an informer, image facts
+// from the registries.
+func webhookHandler(ctx context.Context, kubeconfig string, engines admission.EngineSource, failOpen bool, images imageFlags,
 	log *slog.Logger, reg prometheus.Registerer) (*admission.Handler, kubernetes.Interface, error) {
 	restConfig, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
 		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig, Precedence: clientcmd.NewDefaultClientConfigLoadingRules().Precedence},
@@ -31,8 +71,12 @@ func webhookHandler(ctx context.Context, kubeconfig string, engines admission.En
 	if err != nil {
 		return nil, nil, err
 	}
+	gatherer, err := images.gatherer(kube, log, reg)
+	if err != nil {
+		return nil, nil, err
+	}
 	handler, err := admission.NewHandler(admission.Options{
-		Engines: engines, Namespaces: namespaces, FailOpen: failOpen, Logger: log, Registerer: reg,
+		Engines: engines, Namespaces: namespaces, Images: gatherer, FailOpen: failOpen, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -39,6 +39,7 @@ type upFlags struct {
 	failOpen   bool
 	name       string
 	logLevel   string
+	images     imageFlags
 }
 
 func upCmd() *cobra.Command {
@@ -74,6 +75,7 @@ temporary repository so that the same Git code path runs.`,
 	fl.BoolVar(&f.failOpen, "fail-open", false, "admit requests when no decision can be made (default: deny)")
 	fl.StringVar(&f.name, "webhook-name", admission.DefaultConfigurationName, "name of the ValidatingWebhookConfiguration to register")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.images.register(fl)
 	return cmd
 }
 
@@ -151,7 +153,7 @@ func runUp(ctx context.Context, cmd *cobra.Command, dir string, f upFlags) error
 		return err
 	}
 
-	handler, kube, err := webhookHandler(ctx, f.kubeconfig, client, f.failOpen, log, reg)
+	handler, kube, err := webhookHandler(ctx, f.kubeconfig, client, f.failOpen, f.images, log, reg)
 	if err != nil {
 		return err
 	}
