@@ -20,7 +20,7 @@ all: build
 build:
 	$(GO) build -o $(BIN)/palisade ./cmd/palisade
 
-test: cluster-bins lint test-go test-rego test-policies fuzz
+test: cluster-bins helm-bin lint test-go test-rego test-policies fuzz
 
 test-go:
 	$(GO) test -count=1 ./...
@@ -39,7 +39,7 @@ test-policies: build
 fuzz:
 	$(GO) test ./policy -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 
-generate:
+generate: manifests
 	$(GO) generate ./...
 
 # verify fails when generated files or formatting are not committed.
@@ -90,6 +90,20 @@ bench-admission:
 .PHONY: cluster-bins
 cluster-bins:
 	bash hack/build-k8s.sh
+
+# helm for deploy/'s tests and `make manifests`, built from the Go module
+# proxy into $HOME/.cache/palisade (about 2 minutes the first time,
+# nothing when cached).
+.PHONY: helm-bin manifests
+helm-bin:
+	bash hack/build-helm.sh
+
+# deploy/manifests/palisade.yaml: the Helm chart rendered with its default
+# values (deploy/render-manifests.sh). Part of `make generate`, so `make
+# verify` fails when the committed file is stale.
+manifests: helm-bin
+	bash deploy/render-manifests.sh > deploy/manifests/palisade.yaml.tmp
+	mv deploy/manifests/palisade.yaml.tmp deploy/manifests/palisade.yaml
 
 clean:
 	rm -rf $(BIN)
