@@ -20,12 +20,12 @@ type up struct {
 	done chan struct{}
 }
 
-// startUp runs `palisade up dir` against the cluster and waits until it
-// says it is ready (bundle active, webhook registered).
-func startUp(t *testing.T, c *cluster.Cluster, dir string) *up {
+// startUp runs `palisade up dir args...` against the cluster and waits
+// until it says it is ready (bundle active, webhook registered).
+func startUp(t *testing.T, c *cluster.Cluster, dir string, args ...string) *up {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, palisadeBin, "up", dir, "--kubeconfig", c.Kubeconfig, "--interval", "300ms")
+	cmd := exec.CommandContext(ctx, palisadeBin, append([]string{"up", dir, "--kubeconfig", c.Kubeconfig, "--interval", "300ms"}, args...)...)
 	u := &up{out: &syncBuffer{}, done: make(chan struct{})}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
