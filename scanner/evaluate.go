@@ -1,0 +1,214 @@
+package scanner
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/palisade-dev/palisade/bundles"
+	"github.com/palisade-dev/palisade/policy"
+)
+
+// actionRank orders the continuous actions: the strongest of a pod's
+// violations is carried out. An unknown action ranks below log and is
+// only logged.
+var actionRank = map[string]int{
+	policy.ActionLog:       1,
+	policy.ActionIsolate:   2,
+	policy.ActionTerminate: 3,
+}
+
+// podResult is what one scan found about one pod, and what it did.
+type podResult struct {
+	pod        *corev1.Pod         // the informer's object: never modified
+	violations []bundles.Violation // sorted by rule, field and value
+	action     string              // the strongest action; "" without violations
+	err        error               // the evaluation failed
+
+	// Set by act.
+	terminated bool // deleted in this scan
+	heldBack   bool // a termination held back by the namespace's budget
+}
+
+// namespaceResult holds the pods of one namespace, sorted by name.
+type namespaceResult struct {
+	name string
+	pods []*podResult
+}
+
+// evaluation is the outcome of the evaluation step of a scan: a decision
+// for every pod in scope, nothing acted on yet.
+type evaluation struct {
+	revision   string
+	now        time.Time
+	full       bool
+	namespaces []*namespaceResult // sorted by name
+	evaluated  int                // pods evaluated, failures included
+}
+
+// evaluate decides about every pod of the informer cache whose namespace
+// inScope accepts, on up to GOMAXPROCS goroutines. It reads only the
+// caches and calls no API. The pods of the system namespace, pods being
+// deleted and pods that have stopped are skipped.
+func (s *Scanner) evaluate(ctx context.Context, eng *bundles.Engine, now time.Time, full bool, inScope func(namespace string) bool) (*evaluation, error) {
+	all, err := s.pods.List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("list pods from the cache: %w", err)
+	}
+	todo := make([]*corev1.Pod, 0, len(all))
+	nsLabels := map[string]map[string]string{}
+	for _, p := range all {
+		if s.skip(p) || !inScope(p.Namespace) {
+			continue
+		}
+		todo = append(todo, p)
+		if _, ok := nsLabels[p.Namespace]; !ok {
+			nsLabels[p.Namespace] = s.namespaceLabels(p.Namespace)
+		}
+	}
+	slices.SortFunc(todo, func(a, b *corev1.Pod) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+
+	results := make([]podResult, len(todo))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(todo)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(todo) || ctx.Err() != nil {
+					return
+				}
+				p := todo[i]
+				results[i] = decide(ctx, eng, s.opts.Images, p, bundles.Facts{Now: now, NamespaceLabels: nsLabels[p.Namespace]})
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	ev := &evaluation{revision: eng.Revision(), now: now, full: full, evaluated: len(results)}
+	var cur *namespaceResult
+	for i := range results {
+		r := &results[i]
+		if cur == nil || cur.name != r.pod.Namespace {
+			cur = &namespaceResult{name: r.pod.Namespace}
+			ev.namespaces = append(ev.namespaces, cur)
+		}
+		cur.pods = append(cur.pods, r)
+	}
+	return ev, nil
+}
+
+// skip reports whether a pod is left alone: the system's own namespace
+// (Rego excepts it too; this is defence in depth), pods already being
+// deleted, and pods that have stopped running.
+func (s *Scanner) skip(p *corev1.Pod) bool {
+	return p.Namespace == s.opts.SystemNamespace ||
+		p.DeletionTimestamp != nil ||
+		p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}
+
+// decide evaluates the continuous decision for one pod, with the image
+// verification facts its rules ask for when images is set.
+func decide(ctx context.Context, eng *bundles.Engine, images ImageFactGatherer, p *corev1.Pod, facts bundles.Facts) podResult {
+	r := podResult{pod: p}
+	obj, err := podObject(p)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	if images != nil && eng.Verifies() {
+		if err := gather(ctx, eng, images, p, obj, &facts); err != nil {
+			r.err = err
+			return r
+		}
+	}
+	d, err := eng.Continuous(ctx, obj, facts)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	r.violations = d.Violations
+	slices.SortFunc(r.violations, func(a, b bundles.Violation) int {
+		return cmp.Or(cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Field, b.Field), cmp.Compare(a.Value, b.Value))
+	})
+	r.action = strongest(r.violations)
+	return r
+}
+
+// gather fills facts.Verification with what the verification rules ask
+// about the pod's images, as admission does.
+func gather(ctx context.Context, eng *bundles.Engine, images ImageFactGatherer, p *corev1.Pod, obj map[string]any, facts *bundles.Facts) error {
+	input, err := eng.ContinuousInput(obj, *facts)
+	if err != nil {
+		return err
+	}
+	wanted, err := eng.Wanted(ctx, input)
+	if err != nil || len(wanted) == 0 {
+		return err
+	}
+	secrets := make([]string, 0, len(p.Spec.ImagePullSecrets))
+	for _, s := range p.Spec.ImagePullSecrets {
+		secrets = append(secrets, s.Name)
+	}
+	facts.Verification = images.Gather(ctx, eng, wanted, p.Namespace, secrets)
+	return nil
+}
+
+// podObject converts an informer's pod into the object Rego reads.
+// Informers drop the type meta of their objects, and Rego tells a pod by
+// its kind: without kind no rule applies.
+func podObject(p *corev1.Pod) (map[string]any, error) {
+	obj, err := k8sruntime.DefaultUnstructuredConverter.ToUnstructured(p)
+	if err != nil {
+		return nil, fmt.Errorf("convert pod %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	obj["kind"] = "Pod"
+	obj["apiVersion"] = "v1"
+	return obj, nil
+}
+
+// strongest returns the strongest action of a set of violations.
+func strongest(vs []bundles.Violation) string {
+	best := ""
+	for _, v := range vs {
+		if best == "" || actionRank[v.Action] > actionRank[best] {
+			best = v.Action
+		}
+	}
+	return best
+}
+
+// firstRule returns the first rule (in sorted order) whose action is
+// action, "" when there is none.
+func firstRule(vs []bundles.Violation, action string) string {
+	for _, v := range vs {
+		if v.Action == action {
+			return v.Rule
+		}
+	}
+	return ""
+}
+
+// namespaceLabels returns a namespace's labels from the cache, nil when
+// it is not there (Rego then sees none, as at admission).
+func (s *Scanner) namespaceLabels(name string) map[string]string {
+	ns, err := s.namespaces.Get(name)
+	if err != nil {
+		return nil
+	}
+	return ns.Labels
+}
