@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/reconciler"
 	"github.com/palisade-dev/palisade/reconciler/gogit"
+	"github.com/palisade-dev/palisade/scanner"
 )
 
 type upFlags struct {
@@ -49,8 +51,9 @@ func upCmd() *cobra.Command {
 		Short: "Run Palisade on one machine against the cluster in the current kubeconfig",
 		Long: `Run the whole of Palisade in one process against the cluster in the current
 kubeconfig: the reconciler following the policy repository DIR (default
-policies-example), the bundle service, a bundle client, and the admission
-webhook, which it registers at start and removes on exit.
+policies-example), the bundle service, a bundle client, the admission
+webhook, which it registers at start and removes on exit, and the continuous
+scanner (PolicyReports once their CRDs are installed).
 
 DIR may be a Git repository (its checked-out branch is followed, new commits
 are picked up every --interval) or a plain directory, imported into a
@@ -145,13 +148,27 @@ func runUp(ctx context.Context, cmd *cobra.Command, dir string, f upFlags) error
 	bundleSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	base := "http://" + bundleLn.Addr().String()
 
+	// Every new revision triggers a full scan; a revision that activates
+	// before the scanner exists is scanned by the scanner's first run.
+	var sc atomic.Pointer[scanner.Scanner]
 	client, err := bundles.NewClient(bundles.ClientOptions{
 		URL: base + "/bundles/" + cluster + ".tar.gz", Token: token, CacheDir: filepath.Join(work, "cache"),
 		Interval: 10 * time.Second, Logger: log, Registerer: reg,
+		OnActivate: func(*bundles.Engine) {
+			if s := sc.Load(); s != nil {
+				s.Trigger()
+			}
+		},
 	})
 	if err != nil {
 		return err
 	}
+	systemNamespace := repo.PolicyFor(cluster).Spec.SystemNamespace
+	scan, err := newScanner(f.kubeconfig, f.images, scanner.Options{Engines: client, SystemNamespace: systemNamespace, Logger: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	sc.Store(scan)
 
 	handler, kube, err := webhookHandler(ctx, f.kubeconfig, client, f.failOpen, f.images, log, reg)
 	if err != nil {
@@ -169,9 +186,10 @@ func runUp(ctx context.Context, cmd *cobra.Command, dir string, f upFlags) error
 	webhookSrv := admission.NewServer("", handler, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil })
 	webhookURL := "https://" + webhookLn.Addr().String() + admission.Path
 
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	go func() { errc <- rec.Run(ctx) }()
 	go func() { errc <- client.Run(ctx) }()
+	go func() { errc <- scan.Run(ctx) }()
 	go serve(errc, bundleSrv, bundleLn)
 	go serve(errc, webhookSrv, tls.NewListener(webhookLn, webhookSrv.TLSConfig))
 
@@ -183,7 +201,7 @@ func runUp(ctx context.Context, cmd *cobra.Command, dir string, f upFlags) error
 		return shutdown(err, server, bundleSrv, webhookSrv)
 	}
 	cfg, err := admission.WebhookConfiguration(admission.WebhookOptions{
-		Name: f.name, URL: webhookURL, CABundle: caBundle, SystemNamespace: repo.PolicyFor(cluster).Spec.SystemNamespace,
+		Name: f.name, URL: webhookURL, CABundle: caBundle, SystemNamespace: systemNamespace,
 	})
 	if err != nil {
 		return shutdown(err, server, bundleSrv, webhookSrv)
@@ -193,6 +211,7 @@ func runUp(ctx context.Context, cmd *cobra.Command, dir string, f upFlags) error
 	}
 	fmt.Fprintf(out, "palisade up: bundle revision %s active\n", client.Revision())
 	fmt.Fprintf(out, "  admission webhook  %s (ValidatingWebhookConfiguration %q)\n", webhookURL, cfg.Name)
+	fmt.Fprintf(out, "  scanner            continuous rules on the policy's schedules, terminate budget %d per namespace\n", scanner.DefaultTerminateBudget)
 	fmt.Fprintf(out, "  bundles            %s/bundles/%s.tar.gz\n", base, cluster)
 	fmt.Fprintf(out, "  status             %s/status\n", base)
 	fmt.Fprintf(out, "  metrics            %s/metrics\n", base)
