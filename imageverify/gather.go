@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/open-policy-agent/opa/v1/ast"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -49,7 +50,17 @@ type Gatherer struct {
 	o    GathererOptions
 	mu   sync.Mutex
 	last *compiledAttestors // of the last revision asked
+
+	// values holds the AST form of facts the verifier handed out, by
+	// pointer: cached facts come back as the same pointer, and converting
+	// them (their attestations hold whole scan reports) was a third of a
+	// warm review.
+	valuesMu sync.Mutex
+	values   map[*ImageFacts]ast.Value
 }
+
+// maxValues bounds Gatherer.values; past it the map starts over.
+const maxValues = 4096
 
 // compiledAttestors are one revision's attestors; broken holds why an
 // attestor could not be compiled (a key file that is missing on this
@@ -73,7 +84,8 @@ func NewGatherer(v *Verifier, o GathererOptions) *Gatherer {
 
 // Gather verifies the wanted images of an object in namespace whose pods
 // pull with pullSecrets. Every wanted image gets facts: failures are
-// facts (Rego decides what they mean). The values are *ImageFacts.
+// facts (Rego decides what they mean). The values are the facts
+// (ImageFacts) as AST values, ready for bundles.Facts.Verification.
 func (g *Gatherer) Gather(ctx context.Context, eng *bundles.Engine, wanted map[string][]string, namespace string, pullSecrets []string) map[string]any {
 	atts := g.attestors(eng)
 	kc := g.keychain(ctx, namespace, pullSecrets)
@@ -90,13 +102,37 @@ func (g *Gatherer) Gather(ctx context.Context, eng *bundles.Engine, wanted map[s
 		wg.Go(func() {
 			f := g.v.Verify(ctx, image, use, kc)
 			f = atts.withBroken(f, names)
+			v := g.value(f)
 			mu.Lock()
-			out[image] = f
+			out[image] = v
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	return out
+}
+
+// value converts facts to an AST value, once per facts pointer.
+func (g *Gatherer) value(f *ImageFacts) any {
+	g.valuesMu.Lock()
+	v, ok := g.values[f]
+	g.valuesMu.Unlock()
+	if ok {
+		return v
+	}
+	v, err := ast.InterfaceToValue(f)
+	if err != nil {
+		// Unreachable for facts made of JSON values; the rule then sees
+		// the image as unverifiable rather than a half-converted fact.
+		return map[string]any{"error": "facts not convertible: " + err.Error()}
+	}
+	g.valuesMu.Lock()
+	if g.values == nil || len(g.values) >= maxValues {
+		g.values = make(map[*ImageFacts]ast.Value)
+	}
+	g.values[f] = v
+	g.valuesMu.Unlock()
+	return v
 }
 
 // withBroken adds the attestors that could not be compiled to facts (a
