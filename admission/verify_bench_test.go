@@ -79,10 +79,6 @@ func BenchmarkAdmissionVerifiedPod(b *testing.B) {
 // by release and scanned by scanner.
 func verifyingEngine(tb testing.TB, host string, release, scanner *ivt.KeySigner) *bundles.Engine {
 	tb.Helper()
-	attestor := func(name string, k *ivt.KeySigner) string {
-		return "apiVersion: palisade.dev/v1alpha1\nkind: Attestor\nmetadata: {name: " + name + "}\nspec:\n  keys:\n    - publicKey: |\n" +
-			"        " + strings.ReplaceAll(strings.TrimSpace(k.PublicKeyPEM()), "\n", "\n        ") + "\n"
-	}
 	fsys := fstest.MapFS{
 		"clusters/c.yaml": {Data: []byte(`apiVersion: palisade.dev/v1alpha1
 kind: Policy
@@ -97,8 +93,8 @@ spec:
       scanResults:
         - {name: scanned, action: block, images: [{prefix: "` + host + `/acme/"}], attestor: scanner, severity: high}
 `)},
-		"attestors/release.yaml": {Data: []byte(attestor("release", release))},
-		"attestors/scanner.yaml": {Data: []byte(attestor("scanner", scanner))},
+		"attestors/release.yaml": {Data: []byte(ivt.AttestorYAML("release", release))},
+		"attestors/scanner.yaml": {Data: []byte(ivt.AttestorYAML("scanner", scanner))},
 	}
 	repo, err := policy.Load(fsys)
 	if err != nil {

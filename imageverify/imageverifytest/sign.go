@@ -242,3 +242,10 @@ func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
+
+// AttestorYAML is a policy repository file (attestors/<name>.yaml)
+// declaring an Attestor with the signer's public key.
+func AttestorYAML(name string, signer *KeySigner) string {
+	return "apiVersion: palisade.dev/v1alpha1\nkind: Attestor\nmetadata: {name: " + name + "}\nspec:\n  keys:\n    - publicKey: |\n" +
+		"        " + strings.ReplaceAll(strings.TrimSpace(signer.PublicKeyPEM()), "\n", "\n        ") + "\n"
+}

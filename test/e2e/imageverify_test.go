@@ -45,13 +45,7 @@ spec:
           attestors: [release, ci]
           match: any
 `,
-		"attestors/release.yaml": `apiVersion: palisade.dev/v1alpha1
-kind: Attestor
-metadata: {name: release}
-spec:
-  keys:
-    - publicKey: |
-` + indent(key.PublicKeyPEM(), "        "),
+		"attestors/release.yaml": imageverifytest.AttestorYAML("release", key),
 		"attestors/ci.yaml": `apiVersion: palisade.dev/v1alpha1
 kind: Attestor
 metadata: {name: ci}
