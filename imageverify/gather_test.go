@@ -85,7 +85,9 @@ func TestGathererUsesPullSecretsAndReportsBrokenAttestors(t *testing.T) {
 		Type:       corev1.SecretTypeDockerConfigJson,
 		Data:       map[string][]byte{corev1.DockerConfigJsonKey: dockerConfigJSON(host, "puller", "s3cret")},
 	})
-	readFile := func(name string) ([]byte, error) { return nil, errors.New("open " + name + ": no such file or directory") }
+	readFile := func(name string) ([]byte, error) {
+		return nil, errors.New("open " + name + ": no such file or directory")
+	}
 	g := imageverify.NewGatherer(imageverify.New(imageverify.Options{Insecure: true}), imageverify.GathererOptions{
 		Secrets: &imageverify.KubeSecrets{Client: kube}, ReadFile: readFile,
 	})
