@@ -38,8 +38,7 @@ func cosignBinary(t *testing.T) string {
 	dir := filepath.Join(cache, "cosign-"+cosignVersion)
 	bin := filepath.Join(dir, "cosign")
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("cosign %s is not built (%v); build it once (about 8 minutes with cold Go caches):\n"+
-			"  GOBIN=%s go install github.com/sigstore/cosign/v2/cmd/cosign@%s", cosignVersion, err, dir, cosignVersion)
+		t.Fatalf("cosign %s is not built (%v); build it once with `make cosign-bin` (hack/build-cosign.sh; about 8 minutes with cold Go caches)", cosignVersion, err)
 	}
 	return bin
 }

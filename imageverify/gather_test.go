@@ -134,3 +134,19 @@ func TestGathererConvertsCachedFactsOnce(t *testing.T) {
 		t.Errorf("release: %v, want verified", sig)
 	}
 }
+
+// The example repository's attestors are usable as written.
+func TestExampleAttestorsCompile(t *testing.T) {
+	repo, err := policy.LoadDir("../policies-example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(repo.Attestors) == 0 {
+		t.Fatal("policies-example has no attestors")
+	}
+	for name, a := range repo.Attestors {
+		if _, err := imageverify.NewAttestor(name, a.Spec, nil); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -259,7 +259,9 @@ spec:
 			want: []string{
 				`f.yaml:6:19: spec.keys[0].publicKey: not a PEM-encoded public key`,
 				`f.yaml:7:7: spec.keys[1]: set exactly one of publicKey, file`,
+				`f.yaml:9:7: spec.keyless[0].fulcioRoots: fulcioRoots is required`,
 				`f.yaml:9:7: spec.keyless[0].issuer: issuer is required`,
+				`f.yaml:9:7: spec.keyless[0].rekorPublicKey: rekorPublicKey is required`,
 				`f.yaml:9:23: spec.keyless[0].subjectRegExp: invalid regular expression`,
 			},
 		},

@@ -144,6 +144,18 @@ func (v *validator) attestor(a *Attestor) {
 				v.errorf(kf+".subjectRegExp", "invalid regular expression: %v", err)
 			}
 		}
+		// Verification is offline: the Fulcio roots and the Rekor key
+		// come with the attestor, never from the network.
+		for _, pf := range []struct{ field, value, what string }{
+			{"fulcioRoots", k.FulcioRoots, "the Fulcio root certificates (PEM)"},
+			{"rekorPublicKey", k.RekorPublicKey, "the Rekor public key (PEM)"},
+		} {
+			if pf.value == "" {
+				v.errorf(kf+"."+pf.field, "%s is required: %s, so that signatures verify offline", pf.field, pf.what)
+			} else if block, _ := pem.Decode([]byte(pf.value)); block == nil {
+				v.errorf(kf+"."+pf.field, "not PEM-encoded")
+			}
+		}
 	}
 }
 
