@@ -38,6 +38,7 @@ type variation struct {
 	timeout       time.Duration
 	caBundle      []byte // nil: left to the self-managed certificates
 	selfManaged   bool
+	pullSecrets   bool // imageVerification.readPullSecrets
 }
 
 var variations = []variation{
@@ -67,9 +68,15 @@ var variations = []variation{
 			"bundles.tokenSecret=bundle-token", "controller.tlsSecret=controller-tls",
 			"controller.pushWebhookSecret=push-hmac",
 			"bundles.signing.keySecret=bundle-sign", "bundles.signing.verifyKeySecret=bundle-verify",
+			"imageVerification.registryConfigSecret=registry-creds",
 			"admission.replicas=3",
 		},
 		failurePolicy: admissionregistrationv1.Fail, timeout: admission.DefaultTimeout, selfManaged: true,
+	},
+	{
+		name:          "image verification with the pods' pull secrets",
+		set:           []string{"imageVerification.readPullSecrets=true", "imageVerification.timeout=1500ms"},
+		failurePolicy: admissionregistrationv1.Fail, timeout: admission.DefaultTimeout, selfManaged: true, pullSecrets: true,
 	},
 }
 

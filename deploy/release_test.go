@@ -5,11 +5,13 @@ import (
 	"context"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/palisade-dev/palisade/admission"
+	"github.com/palisade-dev/palisade/imageverify"
 	"github.com/palisade-dev/palisade/test/cluster"
 )
 
@@ -52,6 +54,21 @@ func TestRelease(t *testing.T) {
 	webhooks := kube.AdmissionregistrationV1().ValidatingWebhookConfigurations()
 	secrets := kube.CoreV1().Secrets(namespace)
 
+	// A pod's pull secret in an application namespace: readable by the
+	// enforcement points only once imageVerification.readPullSecrets is on.
+	pullSecret := createPullSecret(ctx, t, kube)
+	canReadPullSecret := func(sa string) error {
+		_, err := (&imageverify.KubeSecrets{Client: impersonate(t, c, sa)}).DockerConfig(ctx, pullSecret.Namespace, pullSecret.Name)
+		return err
+	}
+	t.Run("pull secrets are out of reach by default", func(t *testing.T) {
+		for _, sa := range []string{admissionSA, scannerSA} {
+			if err := canReadPullSecret(sa); !apierrors.IsForbidden(err) {
+				t.Errorf("%s reads a pod's pull secret: %v, want forbidden", sa, err)
+			}
+		}
+	})
+
 	t.Run("upgrade keeps the certificates", func(t *testing.T) {
 		before, err := webhooks.Get(ctx, admission.DefaultConfigurationName, metav1.GetOptions{})
 		if err != nil {
@@ -64,7 +81,7 @@ func TestRelease(t *testing.T) {
 		if len(before.Webhooks[0].ClientConfig.CABundle) == 0 || len(secBefore.Data) == 0 {
 			t.Fatal("no certificates before the upgrade: the admission step did not run")
 		}
-		helmOn("upgrade", releaseName, chartDir, "--set", "admission.timeoutSeconds=7")
+		helmOn("upgrade", releaseName, chartDir, "--set", "admission.timeoutSeconds=7", "--set", "imageVerification.readPullSecrets=true")
 		after, err := webhooks.Get(ctx, admission.DefaultConfigurationName, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -86,6 +103,14 @@ func TestRelease(t *testing.T) {
 		}
 	})
 
+	t.Run("pull secrets readable when enabled", func(t *testing.T) {
+		for _, sa := range []string{admissionSA, scannerSA} {
+			if err := canReadPullSecret(sa); err != nil {
+				t.Errorf("%s with imageVerification.readPullSecrets: %v", sa, err)
+			}
+		}
+	})
+
 	t.Run("uninstall leaves nothing behind", func(t *testing.T) {
 		helmOn("uninstall", releaseName, "--wait", "--timeout", "60s")
 		installed = false
@@ -96,4 +121,23 @@ func TestRelease(t *testing.T) {
 			t.Errorf("certificate Secret after uninstall: %v", err)
 		}
 	})
+}
+
+// createPullSecret creates a dockerconfigjson Secret in a namespace of
+// its own, as a pod's imagePullSecrets would name it.
+func createPullSecret(ctx context.Context, t *testing.T, kube kubernetes.Interface) *corev1.Secret {
+	t.Helper()
+	const ns = "deploy-test-apps"
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "registry-pull", Namespace: ns},
+		Type:       corev1.SecretTypeDockerConfigJson,
+		Data:       map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"registry.example.com":{"auth":"dXNlcjpwYXNz"}}}`)},
+	}
+	if _, err := kube.CoreV1().Secrets(ns).Create(ctx, sec, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	return sec
 }

@@ -75,7 +75,7 @@ the controller serves TLS (controller.tlsSecret).
 
 {{/*
 Flags of a bundle consumer (admission, scanner: the same flags) for the
-controller's token, CA and bundle signatures.
+controller's token, CA and bundle signatures, and for image verification.
 */}}
 {{- define "palisade.consumerArgs" -}}
 {{- $dir := include "palisade.secretsDir" . }}
@@ -90,6 +90,12 @@ controller's token, CA and bundle signatures.
 - --verify-key-file={{ $dir }}/bundle-verify/verify.key
 - --verify-alg={{ .algorithm }}
 - --verify-key-id={{ .keyID }}
+{{- end }}
+{{- end }}
+{{- with .Values.imageVerification }}
+- --verify-timeout={{ .timeout }}
+{{- if .registryConfigSecret }}
+- --registry-config={{ $dir }}/registry/config.json
 {{- end }}
 {{- end }}
 {{- end }}
@@ -110,6 +116,11 @@ controller's token, CA and bundle signatures.
 {{- if .Values.bundles.signing.verifyKeySecret }}
 - name: bundle-verify
   mountPath: {{ $dir }}/bundle-verify
+  readOnly: true
+{{- end }}
+{{- if .Values.imageVerification.registryConfigSecret }}
+- name: registry
+  mountPath: {{ $dir }}/registry
   readOnly: true
 {{- end }}
 {{- end }}
@@ -145,6 +156,15 @@ controller's TLS Secret holds its private key, which consumers never see.
     items:
       - key: verify.key
         path: verify.key
+{{- end }}
+{{- if .Values.imageVerification.registryConfigSecret }}
+- name: registry
+  secret:
+    secretName: {{ .Values.imageVerification.registryConfigSecret }}
+    defaultMode: 0440
+    items:
+      - key: .dockerconfigjson
+        path: config.json
 {{- end }}
 {{- end }}
 
