@@ -21,15 +21,17 @@ import (
 // imageFlags configure image verification (imageverify), shared by the
 // commands that decide on pods.
 type imageFlags struct {
-	registryConfig string        // dockerconfigjson with Palisade's own registry credentials
-	insecure       bool          // allow plain-HTTP registries
-	timeout        time.Duration // per image
+	registryConfig  string        // dockerconfigjson with Palisade's own registry credentials
+	insecure        bool          // allow plain-HTTP registries
+	timeout         time.Duration // per image
+	readPullSecrets bool          // read the pods' imagePullSecrets (needs get on secrets)
 }
 
 func (f *imageFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.registryConfig, "registry-config", "", "dockerconfigjson file with registry credentials for image verification, tried after the pods' imagePullSecrets")
 	fl.BoolVar(&f.insecure, "insecure-registries", false, "allow plain-HTTP registries when verifying images (local test registries only)")
 	fl.DurationVar(&f.timeout, "verify-timeout", 2*time.Second, "time budget of verifying one image, registry round trips included; keep it well inside the webhook timeout")
+	fl.BoolVar(&f.readPullSecrets, "read-pull-secrets", true, "read the imagePullSecrets pods name for registry credentials (needs get on secrets in every namespace); off, only --registry-config is used")
 }
 
 // gatherer returns the image verification facts gatherer: pull secrets
@@ -46,9 +48,11 @@ func (f imageFlags) gatherer(kube kubernetes.Interface, log *slog.Logger, reg pr
 		}
 	}
 	v := imageverify.New(imageverify.Options{Timeout: f.timeout, Insecure: f.insecure, Registerer: reg, Log: log})
-	return imageverify.NewGatherer(v, imageverify.GathererOptions{
-		Secrets: &imageverify.KubeSecrets{Client: kube}, Keychain: kc, Log: log,
-	}), nil
+	o := imageverify.GathererOptions{Keychain: kc, Log: log}
+	if f.readPullSecrets {
+		o.Secrets = &imageverify.KubeSecrets{Client: kube}
+	}
+	return imageverify.NewGatherer(v, o), nil
 }
 
 // webhookHandler connects to the cluster of kubeconfig (empty: in-cluster,

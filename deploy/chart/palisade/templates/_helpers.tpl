@@ -94,6 +94,7 @@ controller's token, CA and bundle signatures, and for image verification.
 {{- end }}
 {{- with .Values.imageVerification }}
 - --verify-timeout={{ .timeout }}
+- --read-pull-secrets={{ .readPullSecrets }}
 {{- if .registryConfigSecret }}
 - --registry-config={{ $dir }}/registry/config.json
 {{- end }}
