@@ -3,11 +3,13 @@ package scanner
 import (
 	"context"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/palisade-dev/palisade/policy"
 )
@@ -17,7 +19,8 @@ import (
 const maxMessage = 1024
 
 // act carries out the actions of an evaluation, namespace by namespace:
-// every violation is logged and becomes an Event on its pod; the pods
+// every violation is logged and becomes an Event on its pod (once per
+// eventRepeat while it persists); the pods
 // whose strongest action is terminate are deleted within the budget; the
 // pods whose strongest action is isolate are labelled and the labels of
 // pods that no longer need isolation are removed; then each namespace's
@@ -27,13 +30,51 @@ func (s *Scanner) act(ctx context.Context, ev *evaluation) *Result {
 	s.metrics.evaluated.Add(float64(ev.evaluated))
 	iso := newIsolation(s)
 	for _, ns := range ev.namespaces {
-		if ns.name == s.opts.SystemNamespace {
-			continue // evaluate never returns it; never act there
+		if s.exempt(ns.name) {
+			continue // evaluate never returns them; never act there
 		}
 		s.actOn(ctx, ev, ns, iso, res)
 	}
 	iso.reconcilePolicies(ctx, ev, res)
+	s.pruneEvents()
 	return res
+}
+
+// eventRepeat is how often a violation that persists is recorded again.
+// Events expire an hour after their last update (the API server's default
+// --event-ttl); recording every violation on every scan would cost an API
+// call per violation per scan (the recorder aggregates repeats into a
+// PATCH, it does not skip them) and queue up behind the client's rate
+// limit.
+const eventRepeat = 30 * time.Minute
+
+// eventKey identifies what an Event says about a pod.
+type eventKey struct {
+	uid           types.UID
+	rule, message string
+}
+
+// event records a violation as a Warning Event on its pod, unless the same
+// one was recorded within eventRepeat.
+func (s *Scanner) event(r *podResult, rule, message string) {
+	k := eventKey{r.pod.UID, rule, message}
+	now := time.Now()
+	if last, ok := s.recorded[k]; ok && now.Sub(last) < eventRepeat {
+		return
+	}
+	s.recorded[k] = now
+	s.recorder.Event(r.pod, corev1.EventTypeWarning, EventReason, truncate(message, maxMessage))
+}
+
+// pruneEvents forgets what was recorded long enough ago to be recorded
+// again anyway: the pods that are gone, the violations that ended.
+func (s *Scanner) pruneEvents() {
+	now := time.Now()
+	for k, last := range s.recorded {
+		if now.Sub(last) >= eventRepeat {
+			delete(s.recorded, k)
+		}
+	}
 }
 
 func (s *Scanner) actOn(ctx context.Context, ev *evaluation, ns *namespaceResult, iso *isolation, res *Result) {
@@ -51,7 +92,7 @@ func (s *Scanner) actOn(ctx context.Context, ev *evaluation, ns *namespaceResult
 			// No message: its value may quote the pod. The Event has it.
 			s.log.Info("policy violation", keyNamespace, ns.name, keyPod, r.pod.Name, keyRule, v.Rule,
 				keyAction, v.Action, keyContainers, v.Containers, keyRevision, ev.revision)
-			s.recorder.Event(r.pod, corev1.EventTypeWarning, EventReason, truncate(v.Message, maxMessage))
+			s.event(r, v.Rule, v.Message)
 		}
 		if r.action == policy.ActionTerminate {
 			condemned = append(condemned, r)

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/palisade-dev/palisade/internal/metrics/metricstest"
 )
@@ -159,10 +160,16 @@ func TestIsolationIsIdempotentAndReversible(t *testing.T) {
 		return labelled && err == nil
 	})
 
-	// Nothing changed: nothing is written.
+	// Nothing changed: nothing is written, and the Event is not recorded
+	// again.
 	h.kube.ClearActions()
 	h.dyn.ClearActions()
+	rec := record.NewFakeRecorder(10)
+	h.s.recorder = rec
 	res := h.scan(t)
+	if len(rec.Events) != 0 {
+		t.Errorf("second scan recorded %d Events again: %s", len(rec.Events), <-rec.Events)
+	}
 	for _, resource := range []string{"pods", "networkpolicies"} {
 		if w := writes(h.kube.Actions(), resource); len(w) > 0 {
 			t.Errorf("second scan wrote %s: %v", resource, w)

@@ -4,10 +4,12 @@
 //
 // Rules mean what Rego says: the scanner evaluates
 // data.palisade.continuous.decision (bundles.Engine.Continuous) with the
-// facts admission uses (the evaluation time and the namespace's labels),
-// and acts on the actions it returns. The global audit mode and the
+// facts admission uses (the evaluation time, the namespace's labels and,
+// with an ImageFactGatherer, the image verification results), and acts on
+// the actions it returns. The global audit mode and the
 // implicit exception of the system's namespace and images are applied in
-// Rego; the scanner also never evaluates or acts on the system namespace.
+// Rego; the scanner also never evaluates or acts on the system namespace,
+// nor on kube-system, which the admission webhook does not see either.
 //
 // Lifecycle: New creates the informers, Run starts them, waits for their
 // caches and scans until its context ends. Pods are read from one shared
@@ -27,8 +29,11 @@
 // calls no API (it is what BenchmarkScan measures), then the actions.
 // Per pod the strongest action of its violations wins (terminate >
 // isolate > log), and every violation is logged and recorded as a
-// Warning Event (reason PolicyViolation; client-go's recorder aggregates
-// repeats):
+// Warning Event (reason PolicyViolation) through client-go's recorder. A
+// violation that persists is recorded again only every 30 minutes, before
+// its Event expires: the recorder turns repeats into PATCHes, one API call
+// per violation per scan, which a short schedule would pile up behind the
+// client's rate limit.
 //
 //   - isolate labels the pod palisade.dev/isolated=<rule> and gives its
 //     namespace the NetworkPolicy palisade-isolate, which selects the

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 
@@ -112,13 +113,21 @@ func (s *Scanner) evaluate(ctx context.Context, eng *bundles.Engine, now time.Ti
 	return ev, nil
 }
 
-// skip reports whether a pod is left alone: the system's own namespace
-// (Rego excepts it too; this is defence in depth), pods already being
-// deleted, and pods that have stopped running.
+// skip reports whether a pod is left alone: the exempt namespaces, pods
+// already being deleted, and pods that have stopped running.
 func (s *Scanner) skip(p *corev1.Pod) bool {
-	return p.Namespace == s.opts.SystemNamespace ||
+	return s.exempt(p.Namespace) ||
 		p.DeletionTimestamp != nil ||
 		p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}
+
+// exempt reports whether a namespace is never scanned: the system's own
+// (Rego excepts it too; this is defence in depth), and kube-system, which
+// the admission webhook never sees either (admission.WebhookConfiguration):
+// its pods (kube-proxy, CNI agents) run privileged on the host network by
+// design, and terminating them would take the cluster down.
+func (s *Scanner) exempt(namespace string) bool {
+	return namespace == s.opts.SystemNamespace || namespace == metav1.NamespaceSystem
 }
 
 // decide evaluates the continuous decision for one pod, with the image

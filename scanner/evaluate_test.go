@@ -36,6 +36,7 @@ func TestEvaluateChoosesTheStrongestAction(t *testing.T) {
 		{name: "ci has no continuous rules", pod: compliantPod("ci", "build", privileged, hostNetwork)},
 		{name: "system images are an implicit exception", pod: compliantPod(defaultNS, "palisade", systemImage, privileged)},
 		{name: "system namespace is skipped", pod: compliantPod(systemNS, "controller", privileged), skip: true},
+		{name: "kube-system is skipped, as at admission", pod: compliantPod("kube-system", "kube-proxy", privileged, hostNetwork), skip: true},
 		{name: "terminating pod is skipped", pod: compliantPod(defaultNS, "web", privileged, terminating), skip: true},
 		{name: "stopped pod is skipped", pod: compliantPod(defaultNS, "web", privileged, succeeded), skip: true},
 	}

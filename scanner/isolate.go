@@ -81,6 +81,9 @@ func (iso *isolation) reconcilePolicies(ctx context.Context, ev *evaluation, res
 	isolated := map[string]int{} // by namespace
 	total := 0
 	for _, p := range all {
+		if s.exempt(p.Namespace) {
+			continue
+		}
 		k := p.Namespace + "/" + p.Name
 		labeled, changed := iso.labeled[k]
 		if !changed {
@@ -107,7 +110,7 @@ func (iso *isolation) reconcilePolicies(ctx context.Context, ev *evaluation, res
 	}
 	names := make([]string, 0, len(namespaces))
 	for ns := range namespaces {
-		if ns != s.opts.SystemNamespace {
+		if !s.exempt(ns) {
 			names = append(names, ns)
 		}
 	}

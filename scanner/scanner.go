@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -104,7 +105,8 @@ type Options struct {
 	// images unverifiable (their registryUnavailable action applies).
 	Images ImageFactGatherer
 	// SystemNamespace is where Palisade runs: never scanned, never acted
-	// on (policy.DefaultSystemNamespace if empty).
+	// on, and neither is kube-system (policy.DefaultSystemNamespace if
+	// empty).
 	SystemNamespace string
 	// Now is the evaluation time of a scan (nil: time.Now). Rego never
 	// reads the clock; expiring exceptions compare with it.
@@ -140,6 +142,7 @@ type Scanner struct {
 
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
+	recorded    map[eventKey]time.Time // owned by the scan: see event
 
 	trigger chan struct{} // capacity 1: a pending full scan
 	running atomic.Bool
@@ -209,6 +212,7 @@ func New(o Options) (*Scanner, error) {
 
 	s.broadcaster = record.NewBroadcaster()
 	s.recorder = s.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component})
+	s.recorded = map[eventKey]time.Time{}
 	return s, nil
 }
 
@@ -308,7 +312,9 @@ func (s *Scanner) scanOnce(ctx context.Context, full bool) bool {
 	if s.sched.update(eng.Schedules()) {
 		// New schedules come with a new bundle, which is scanned in full.
 		full = true
-		s.log.Info("scan schedules set", keyRevision, eng.Revision(), keySchedule, s.sched.specs())
+		specs := s.sched.specs()
+		slices.Sort(specs)
+		s.log.Info("scan schedules set", keyRevision, eng.Revision(), keySchedule, specs)
 	}
 	due := s.sched.take()
 	if !full && len(due) == 0 {
@@ -358,7 +364,7 @@ func (s *Scanner) scan(ctx context.Context, eng *bundles.Engine, full bool, inSc
 	}
 	s.log.Info("scan finished", keyRevision, res.Revision, keyScope, scope, keyEvaluated, res.Evaluated,
 		keyViolations, res.Violations, keyIsolated, len(res.Isolated), keyReleased, len(res.Released),
-		keyTerminated, len(res.Terminated), keyHeldBack, res.HeldBack, keyErrors, res.Errors, keyDuration, elapsed.Seconds())
+		keyTerminated, len(res.Terminated), keyHeldBack, len(res.HeldBack), keyErrors, res.Errors, keyDuration, elapsed.Seconds())
 	return res, nil
 }
 
