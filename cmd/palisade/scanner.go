@@ -188,6 +188,10 @@ func newScanner(kubeconfig string, images imageFlags, o scanner.Options) (*scann
 	if err != nil {
 		return nil, err
 	}
+	// A scan writes in bursts (labels, deletions, Events, reports);
+	// client-go's default of 5 requests per second would stretch one over
+	// minutes. The API server's priority and fairness still protects it.
+	cfg.QPS, cfg.Burst = 50, 100
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
