@@ -150,7 +150,9 @@ func (r *reporter) load(ctx context.Context) error {
 		r.unavailable = true
 		return err
 	}
-	r.fail("list", fmt.Errorf("read existing reports: %w", err))
+	r.errors++
+	r.metrics.errors.WithLabelValues(OpReport).Inc()
+	r.log.Error("PolicyReports not read", keyError, fmt.Errorf("read existing reports: %w", err).Error())
 	return err
 }
 

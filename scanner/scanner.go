@@ -66,6 +66,12 @@ const (
 	AnnotationFingerprint = "palisade.dev/fingerprint"
 )
 
+// syncTimeout bounds the wait for the informer caches. Listing is quick
+// even in a large cluster; what does not sync by then lacks permissions
+// or cannot reach the API server, and a restart says so better than a
+// scanner that never scans.
+const syncTimeout = 2 * time.Minute
+
 // noEngineRetry is how often a scan that found no active bundle is tried
 // again, in case the engine source does not trigger on activation.
 const noEngineRetry = 2 * time.Second
@@ -289,12 +295,14 @@ func (s *Scanner) start(ctx context.Context) error {
 		f.Start(ctx.Done())
 	}
 	s.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: s.opts.Kube.CoreV1().Events("")})
-	if !cache.WaitForCacheSync(ctx.Done(), s.synced...) {
+	syncCtx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	if !cache.WaitForCacheSync(syncCtx.Done(), s.synced...) {
 		s.broadcaster.Shutdown()
 		if ctx.Err() != nil {
 			return nil
 		}
-		return errors.New("scanner: informer caches not synced")
+		return fmt.Errorf("scanner: informer caches not synced within %s: can it list and watch pods, namespaces and networkpolicies?", syncTimeout)
 	}
 	s.ready.Store(true)
 	return nil
