@@ -92,8 +92,8 @@ type report struct {
 	revision string
 }
 
-// bound orders results by severity (stable: pod and rule order stay) and
-// keeps at most max of them.
+// newReport orders results by severity (stable: pod and rule order stay)
+// and keeps at most max of them.
 func newReport(results []map[string]any, summary Summary, revision string, max int) *report {
 	buckets := make([][]map[string]any, len(resultOrder))
 	for _, r := range results {
@@ -195,8 +195,7 @@ func clusterReport(summaries map[string]Summary, revision string, max int) *repo
 	}
 	// The cluster report's summary counts the namespaces' results, so that
 	// it reads as the cluster's totals.
-	rep := newReport(results, total, revision, max)
-	return rep
+	return newReport(results, total, revision, max)
 }
 
 // fingerprint identifies a report's content without its timestamps: a
