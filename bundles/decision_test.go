@@ -430,7 +430,16 @@ func admissionCases() []admissionCase {
 		{name: "Job in ci with the latest tag is allowed with a warning", req: create(workload("Job", "ci", "build", image("ghcr.io/acme/builder:latest"))), allowed: true, violations: rules(latestTag, digestPinning)},
 		{name: "CronJob with hostNetwork is denied", req: create(workload("CronJob", "default", "report", set("hostNetwork", true))), violations: rules(hostNamespaces, podSecurityStandards)},
 		{name: "CronJob in payments without a digest is denied", req: create(workload("CronJob", "payments", "settle", image("ghcr.io/acme/payments/settle:1.0"))), violations: rules(digestPinning)},
-		{name: "UPDATE of a Deployment is checked", req: update(workload("Deployment", "default", "web", set("containers.0.securityContext.privileged", true))), violations: rules(privileged, podSecurityStandards)},
+		{name: "UPDATE of a Deployment's template is checked", req: func() *bundles.Request {
+			r := update(workload("Deployment", "default", "web", set("containers.0.securityContext.privileged", true)))
+			r.OldObject = workload("Deployment", "default", "web")
+			return r
+		}(), violations: rules(privileged, podSecurityStandards)},
+		{name: "UPDATE that leaves the template as it was (scaling) is allowed", req: func() *bundles.Request {
+			r := update(workload("Deployment", "default", "web", set("containers.0.securityContext.privileged", true)))
+			r.Object["spec"].(obj)["replicas"] = 0
+			return r
+		}(), allowed: true},
 		{name: "DELETE of a privileged pod is allowed", req: func() *bundles.Request {
 			r := request("DELETE", "", busybox("default"), developer)
 			r.OldObject, r.Object = r.Object, nil

@@ -12,12 +12,40 @@ import data.palisade.rules.kubectl
 import data.palisade.rules.pod
 import data.palisade.rules.verification
 
-# Pod-spec rules run on CREATE and UPDATE of anything that runs pods, and
-# on UPDATE of pods/ephemeralcontainers (the pod with its new containers).
+# Pod-spec rules run on CREATE of anything that runs pods, on an UPDATE
+# that changes what runs, and on UPDATE of pods/ephemeralcontainers (the
+# pod with its new containers).
 _checks_workload if {
-	subject.operation in {"CREATE", "UPDATE"}
+	subject.operation == "CREATE"
+	subject.sub_resource == ""
+	subject.is_workload
+}
+
+_checks_workload if {
+	subject.operation == "UPDATE"
 	subject.sub_resource in {"", "ephemeralcontainers"}
 	subject.is_workload
+	_changes_what_runs
+}
+
+# An UPDATE that leaves what runs as it was is not checked, as Pod
+# Security Admission and Kyverno (allowExistingViolations) do: a label or
+# annotation patch on a running pod (the scanner's isolation label, a
+# controller's bookkeeping) or scaling a workload starts nothing new, and
+# refusing it would make an existing violation impossible to isolate or
+# scale down. The continuous scanner re-checks what runs. What runs is a
+# Pod's spec, and a workload's pod template (its labels and annotations
+# included: they are the new pods').
+_changes_what_runs if subject.sub_resource == "ephemeralcontainers"
+
+_changes_what_runs if {
+	subject.kind == "Pod"
+	subject.pod_spec != object.get(subject.old_template, "spec", null)
+}
+
+_changes_what_runs if {
+	subject.kind != "Pod"
+	subject.template != subject.old_template
 }
 
 workload_findings := ((pod.findings | container.findings) | image.findings) | verification.findings if {

@@ -64,6 +64,41 @@ test_update_checked_denied if {
 	d.allowed == false
 }
 
+# _update is the UPDATE of old to new.
+_update(old, new) := fx.admission_input(object.union(fx.request("UPDATE", "", new), {"oldObject": old}))
+
+test_update_of_labels_only_allowed if {
+	old := _pod("shop", _privileged)
+	new := json.patch(old, [{"op": "add", "path": "/metadata/labels/palisade.dev~1isolated", "value": "privileged"}])
+	_decision(_policy, _update(old, new)) == {"allowed": true, "violations": set(), "warnings": []}
+}
+
+test_update_of_the_spec_checked_denied if {
+	old := _pod("shop", _privileged)
+	new := json.patch(old, [{"op": "replace", "path": "/spec/containers/0/image", "value": "ghcr.io/acme/app:1.1"}])
+	_rules_of(_decision(_policy, _update(old, new))) == {"privileged"}
+}
+
+_deployment_of(sc, replicas) := {
+	"apiVersion": "apps/v1",
+	"kind": "Deployment",
+	"metadata": {"name": "web", "namespace": "shop"},
+	"spec": {"replicas": replicas, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [fx.with_sc("app", sc)]}}},
+}
+
+test_scaling_a_workload_allowed if {
+	d := _decision(_policy, _update(_deployment_of(_privileged, 1), _deployment_of(_privileged, 0)))
+	d.violations == set()
+}
+
+test_changing_a_workload_template_checked_denied if {
+	old := _deployment_of(_safe, 1)
+	d := _decision(_policy, _update(old, _deployment_of(_privileged, 1)))
+	d.allowed == false
+	labels := json.patch(_deployment_of(_privileged, 1), [{"op": "add", "path": "/spec/template/metadata/labels/tier", "value": "x"}])
+	_rules_of(_decision(_policy, _update(_deployment_of(_privileged, 1), labels))) == {"privileged"}
+}
+
 test_delete_ignored_allowed if {
 	req := object.union(fx.request("DELETE", "", _pod("shop", _privileged)), {"object": null, "oldObject": _pod("shop", _privileged)})
 	_decision(_policy, fx.admission_input(req)) == {"allowed": true, "violations": set(), "warnings": []}

@@ -31,14 +31,21 @@ user := object.get(input, ["request", "userInfo", "username"], "")
 groups := object.get(input, ["request", "userInfo", "groups"], [])
 
 # The pod template of every kind that runs pods.
-template := {"metadata": object.get(obj, "metadata", {}), "spec": obj.spec} if {
-	kind == "Pod"
-} else := obj.spec.template if {
-	kind in {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController"}
-} else := obj.spec.jobTemplate.spec.template if {
-	kind == "CronJob"
-} else := obj.template if {
-	kind == "PodTemplate"
+template := template_of(obj)
+
+# The pod template of an UPDATE's old object ({} when there is none).
+old_template := t if {
+	t := template_of(input.request.oldObject)
+} else := {}
+
+template_of(o) := {"metadata": object.get(o, "metadata", {}), "spec": o.spec} if {
+	o.kind == "Pod"
+} else := o.spec.template if {
+	o.kind in {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController"}
+} else := o.spec.jobTemplate.spec.template if {
+	o.kind == "CronJob"
+} else := o.template if {
+	o.kind == "PodTemplate"
 }
 
 # True when the object runs pods (the workload rules apply).
