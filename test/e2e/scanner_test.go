@@ -249,6 +249,7 @@ func TestScannerInPalisadeUp(t *testing.T) {
 	latest := goldenPod("default", "latest")
 	latest.Spec.Containers[0].Image = "ghcr.io/acme/web:latest"
 	k.create(t, latest)
+	k.create(t, withHostNetwork(goldenPod("default", "hostnet")))
 
 	srv := gitserver.Start(t)
 	repo := srv.NewRepo(t, "policy")
@@ -265,9 +266,16 @@ func TestScannerInPalisadeUp(t *testing.T) {
 		t.Errorf("priv results %v, want privileged=fail", p)
 	}
 	delete(got, "priv")
-	if want := map[string][]string{"web": {"all=pass"}, "latest": {"latestTag=warn"}}; !equalResults(got, want) {
+	if want := map[string][]string{"web": {"all=pass"}, "latest": {"latestTag=warn"}, "hostnet": {"hostNamespaces=fail"}}; !equalResults(got, want) {
 		t.Errorf("default results %v, want %v", got, want)
 	}
+	// Isolation labels a pod that violates a block rule: Palisade's own
+	// webhook lets the label through (an UPDATE that changes nothing that
+	// runs is not checked).
+	waitFor(t, 30*time.Second, "the host-network pod is isolated", func() bool {
+		p := k.pod(t, "default", "hostnet")
+		return p != nil && p.Labels["palisade.dev/isolated"] == "hostNamespaces" && k.isolationPolicy(t, "default")
+	})
 
 	// The example re-checks every 10 minutes: only the new revision's
 	// scan can terminate the pod within the wait.
