@@ -20,39 +20,46 @@ import data.palisade.lib.images
 import data.palisade.lib.subject
 
 findings contains f if {
-	some r in object.get(decision.rules, "imageSignature", [])
-	some c in _selected(r)
-	f := _signature_finding(r, c)
+	some [i, c] in _signature_selected
+	f := _signature_finding(_signature_rules[i], c)
 }
 
 findings contains f if {
-	some r in object.get(decision.rules, "scanResults", [])
-	some c in _selected(r)
-	f := _scan_finding(r, c)
+	some [i, c] in _scan_selected
+	f := _scan_finding(_scan_rules[i], c)
 }
 
 # wanted is what Go has to gather before the decision: image reference (as
 # written) → the attestors that some rule asks about it. Empty when no rule
 # selects an image, so that a pod no rule selects costs no registry call.
-wanted[ref] := attestors if {
-	some ref in {c.image | some c in subject.containers}
-	attestors := {a |
-		some r in object.get(decision.rules, "imageSignature", [])
-		some c in _selected(r)
-		c.image == ref
-		some a in r.attestors
-	} | {r.attestor |
-		some r in object.get(decision.rules, "scanResults", [])
-		some c in _selected(r)
-		c.image == ref
-	}
-	count(attestors) > 0
+wanted[ref] := {a | some [r, a] in _wanted; r == ref} if some [ref, _] in _wanted
+
+_wanted contains [c.image, a] if {
+	some [i, c] in _signature_selected
+	some a in _signature_rules[i].attestors
 }
 
-# The containers a rule selects: it applies to the subject (namespaces,
-# preconditions), its image conditions match the container's image, and
-# none of its own exceptions covers the container.
-_selected(r) := {c |
+_wanted contains [c.image, _scan_rules[i].attestor] if some [i, c] in _scan_selected
+
+_signature_rules := object.get(decision.rules, "imageSignature", [])
+
+_scan_rules := object.get(decision.rules, "scanResults", [])
+
+# [rule index, container] for each container a rule selects: the rule
+# applies to the subject (namespaces, preconditions), its image conditions
+# match the container's image, and none of its own exceptions covers the
+# container. Worked out once per evaluation (functions are not
+# memoised, complete rules are), for the findings and for wanted.
+_signature_selected contains [i, c] if {
+	some i, r in _signature_rules
+	_applies(r)
+	some c in subject.containers
+	_image_selected(r, c)
+	not _excepted(r, c)
+}
+
+_scan_selected contains [i, c] if {
+	some i, r in _scan_rules
 	_applies(r)
 	some c in subject.containers
 	_image_selected(r, c)
@@ -119,13 +126,22 @@ _attestor_list(r, missing) := concat(", ", missing) if {
 } else := concat("", ["any of ", concat(", ", missing)])
 
 # scanResults: the latest fresh scan by the attestor decides; without one
-# the image is unscanned.
-_scan_finding(r, c) := _unavailable(r, "scanResults", c) if {
+# the image is unscanned. The state is worked out once (the latest scan
+# sorts the attestations), then turned into a finding.
+_scan_finding(r, c) := _scan_outcome(r, c, _scan_state(r, c))
+
+_scan_state(r, c) := ["unverifiable"] if {
 	_unverifiable(c)
-} else := _finding(r, "scanResults", c, concat("", [c.image, " has no scan by ", r.attestor, " in the last ", format_int(r.maxAgeDays, 10), " days"]), r.unscanned) if {
-	not _latest_scan(r, c)
-} else := _finding(r, "scanResults", c, concat("", [c.image, " has ", _id_list(ids), " (", r.severity, " or above)"]), r.action) if {
-	ids := _failing(r, _latest_scan(r, c))
+} else := ["scanned", scan] if {
+	scan := _latest_scan(r, c)
+} else := ["unscanned"]
+
+_scan_outcome(r, c, ["unverifiable"]) := _unavailable(r, "scanResults", c)
+
+_scan_outcome(r, c, ["unscanned"]) := _finding(r, "scanResults", c, concat("", [c.image, " has no scan by ", r.attestor, " in the last ", format_int(r.maxAgeDays, 10), " days"]), r.unscanned)
+
+_scan_outcome(r, c, ["scanned", scan]) := _finding(r, "scanResults", c, concat("", [c.image, " has ", _id_list(ids), " (", r.severity, " or above)"]), r.action) if {
+	ids := _failing(r, scan)
 	count(ids) > 0
 }
 
