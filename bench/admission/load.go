@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,8 +25,50 @@ import (
 // result is what the loader reports for one target and rate.
 type result struct {
 	Sent, Errors  int
+	Wrong         int // answered, but not with the decision the engine makes in-process
 	P50, P99, Max time.Duration
 	Achieved      float64 // successful responses per second
+}
+
+// expectation is the decision a review must get: what the bundle's
+// engine decides in-process for the same request.
+type expectation struct {
+	allowed  bool
+	warnings int
+}
+
+// answer is the part of a response the loader checks: an AdmissionReview
+// (response) or OPA's data API (result).
+type answer struct {
+	Response *struct {
+		Allowed  bool     `json:"allowed"`
+		Warnings []string `json:"warnings"`
+	} `json:"response"`
+	Result *struct {
+		Allowed  bool     `json:"allowed"`
+		Warnings []string `json:"warnings"`
+	} `json:"result"`
+}
+
+// check compares a response body with the expected decision.
+func check(body []byte, want expectation) error {
+	var a answer
+	if err := json.Unmarshal(body, &a); err != nil {
+		return fmt.Errorf("undecodable answer: %w", err)
+	}
+	allowed, warnings := false, 0
+	switch {
+	case a.Response != nil:
+		allowed, warnings = a.Response.Allowed, len(a.Response.Warnings)
+	case a.Result != nil:
+		allowed, warnings = a.Result.Allowed, len(a.Result.Warnings)
+	default:
+		return errors.New("answer without a decision")
+	}
+	if allowed != want.allowed || warnings != want.warnings {
+		return fmt.Errorf("allowed %v with %d warnings, want %v with %d", allowed, warnings, want.allowed, want.warnings)
+	}
+	return nil
 }
 
 const (
@@ -42,14 +85,12 @@ func runLoad(args []string) {
 	rate := fs.Int("rate", 200, "requests/s")
 	dur := fs.Duration("duration", 10*time.Second, "duration")
 	opa := fs.Bool("opa", false, "send OPA data API input instead of reviews")
-	bundleFile := fs.String("bundle", "", "bundle whose engine builds OPA's input (with -opa)")
+	decides := fs.Bool("check", true, "check every decision against the engine's (off for the no-op floor, which allows everything)")
+	bundleFile := fs.String("bundle", "", "bundle the target decides with: the engine builds OPA's input and the expected decisions")
 	_ = fs.Parse(args)
-	var eng *bundles.Engine
-	if *opa {
-		var err error
-		if eng, err = inputEngine(*bundleFile); err != nil {
-			log.Fatal(err)
-		}
+	eng, err := inputEngine(*bundleFile)
+	if err != nil {
+		log.Fatal(err)
 	}
 	caPEM, err := os.ReadFile(*caFile)
 	if err != nil {
@@ -62,12 +103,18 @@ func runLoad(args []string) {
 		MaxIdleConnsPerHost: workers,
 	}}
 	bodies := make([][]byte, 100)
+	want := make([]expectation, len(bodies))
 	for i := range bodies {
-		bodies[i] = body(i, eng)
+		var input *bundles.Engine
+		if *opa {
+			input = eng
+		}
+		bodies[i] = body(i, input)
+		want[i] = expected(i, eng)
 	}
 	n := int(float64(*rate) * dur.Seconds())
 	lat := make([]time.Duration, n)
-	failed := make([]bool, n)
+	failed, wrong := make([]bool, n), make([]bool, n)
 	jobs := make(chan int, n)
 	start := time.Now()
 	interval := time.Second / time.Duration(*rate)
@@ -79,14 +126,21 @@ func runLoad(args []string) {
 			for i := range jobs {
 				sched := start.Add(time.Duration(i) * interval)
 				resp, err := client.Post(*url, "application/json", bytes.NewReader(bodies[i%len(bodies)]))
+				var answer []byte
 				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
+					answer, err = io.ReadAll(resp.Body)
 					resp.Body.Close()
 					if err == nil && resp.StatusCode/100 != 2 {
 						err = fmt.Errorf("status %d", resp.StatusCode)
 					}
 				}
 				lat[i], failed[i] = time.Since(sched), err != nil
+				if err == nil && *decides {
+					if cerr := check(answer, want[i%len(bodies)]); cerr != nil {
+						wrong[i] = true
+						log.Printf("request %d: %v", i, cerr)
+					}
+				}
 			}
 		}()
 	}
@@ -107,6 +161,9 @@ func runLoad(args []string) {
 	for i := range n {
 		if failed[i] {
 			r.Errors++
+		}
+		if wrong[i] {
+			r.Wrong++
 		}
 		ok = append(ok, lat[i]) // errors count too: their latency is what a caller waited
 	}
@@ -165,6 +222,21 @@ func body(i int, eng *bundles.Engine) []byte {
 	}
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// expected is the decision the engine makes in-process for review i.
+func expected(i int, eng *bundles.Engine) expectation {
+	var rv struct {
+		Request bundles.Request `json:"request"`
+	}
+	if err := json.Unmarshal(body(i, nil), &rv); err != nil {
+		log.Fatal(err)
+	}
+	d, err := eng.Admission(context.Background(), &rv.Request, bundles.Facts{Now: time.Now()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return expectation{allowed: d.Allowed, warnings: len(d.Warnings)}
 }
 
 // inputEngine compiles the bundle the targets serve, for its input builder.

@@ -58,12 +58,18 @@ func main() {
 		}
 	}
 	fmt.Printf("Admission load, %v per rate, %d CPUs, loader in a second process.\n\n", *dur, runtime.NumCPU())
-	fmt.Println("| target | rate (req/s) | p50 | p99 | max | errors | achieved (req/s) |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("Every Palisade and OPA answer is checked against the decision the bundle's engine makes in-process (the no-op floor allows everything and is not checked).")
+	fmt.Println()
+	fmt.Println("| target | rate (req/s) | p50 | p99 | max | errors | wrong decisions | achieved (req/s) |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, t := range ts.list {
 		for _, r := range rs {
 			x := results[t.name][r]
-			fmt.Printf("| %s | %d | %v | %v | %v | %d / %d | %.0f |\n", t.name, r, ms(x.P50), ms(x.P99), ms(x.Max), x.Errors, x.Sent, x.Achieved)
+			wrong := fmt.Sprint(x.Wrong)
+			if t.name == "noop" {
+				wrong = "n/a"
+			}
+			fmt.Printf("| %s | %d | %v | %v | %v | %d / %d | %s | %.0f |\n", t.name, r, ms(x.P50), ms(x.P99), ms(x.Max), x.Errors, x.Sent, wrong, x.Achieved)
 		}
 	}
 	fmt.Println("\n| rate (req/s) | Palisade p99 / no-op p99 |\n|---:|---:|")
@@ -83,7 +89,7 @@ func load(t target, ts *targets, rate int, dur time.Duration) (result, error) {
 		return result{}, err
 	}
 	cmd := exec.Command(self, "load", "-url", t.url, "-ca", ts.caFile, "-rate", strconv.Itoa(rate),
-		"-duration", dur.String(), "-opa="+strconv.FormatBool(t.opa), "-bundle", ts.bundleFile)
+		"-duration", dur.String(), "-opa="+strconv.FormatBool(t.opa), "-check="+strconv.FormatBool(t.name != "noop"), "-bundle", ts.bundleFile)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -90,6 +91,9 @@ func startTargets(dir, cluster, tmp string) (*targets, error) {
 		if err != nil {
 			return err
 		}
+		// The loader's connections that close before their handshake
+		// completes (at the end of a run) are not server errors.
+		srv.ErrorLog = log.New(handshakeEOFFilter{os.Stderr}, "", log.LstdFlags)
 		go func() { _ = srv.ServeTLS(ln, "", "") }()
 		ts.stops = append(ts.stops, func() { _ = srv.Close() })
 		ts.list = append(ts.list, target{name: name, url: "https://" + ln.Addr().String() + admission.Path})
@@ -170,4 +174,15 @@ func startOPA(ts *targets, certFile, keyFile, bundleFile string) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return errors.New("opa did not become healthy")
+}
+
+// handshakeEOFFilter drops net/http's "TLS handshake error ...: EOF"
+// lines and passes every other server error through.
+type handshakeEOFFilter struct{ w io.Writer }
+
+func (f handshakeEOFFilter) Write(p []byte) (int, error) {
+	if line := string(p); strings.Contains(line, "TLS handshake error") && strings.HasSuffix(strings.TrimSpace(line), "EOF") {
+		return len(p), nil
+	}
+	return f.w.Write(p)
 }
