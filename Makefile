@@ -23,7 +23,7 @@ all: build
 build:
 	$(GO) build -o $(BIN)/palisade ./cmd/palisade
 
-test: cluster-bins helm-bin cosign-bin lint test-go test-rego test-policies fuzz
+test: cluster-bins helm-bin cosign-bin vm-image lint test-go test-rego test-policies fuzz
 
 test-go:
 	$(GO) test -count=1 ./...
@@ -108,6 +108,12 @@ helm-bin:
 .PHONY: cosign-bin
 cosign-bin:
 	bash hack/build-cosign.sh
+
+# Debian 12's kernel and busybox-static for test/vm's QEMU guests, fetched
+# with apt-get download into the cache (seconds; nothing when cached).
+.PHONY: vm-image
+vm-image:
+	bash hack/build-vm.sh
 
 # deploy/manifests/palisade.yaml: the Helm chart rendered with its default
 # values (deploy/render-manifests.sh). Part of `make generate`, so `make
