@@ -36,6 +36,11 @@ const kernelCmdline = "console=ttyS0 panic=-1 lsm=lockdown,capability,landlock,y
 // GuestBinDir is where the binary runs from inside the guest.
 const GuestBinDir = "/palisade"
 
+// EnvGuest is set to 1 in the binary's environment inside the guest: a
+// test package that only makes sense there (one attaching BPF LSM
+// programs) checks it, and says where it runs when it is absent.
+const EnvGuest = "PALISADE_VM_GUEST"
+
 // Errors Boot returns (wrapped) beside ErrNoImage.
 var (
 	// ErrTimeout: the guest was still running when Options.Timeout passed;
@@ -90,6 +95,9 @@ func Run(t testing.TB, o Options) Result {
 	dir := t.TempDir()
 	r, err := boot(t.Context(), o, dir)
 	if err != nil {
+		if r.Console == "" {
+			t.Fatalf("run %s in VM: %v", filepath.Base(o.Binary), err)
+		}
 		t.Fatalf("run %s in VM: %v\nconsole:\n%s", filepath.Base(o.Binary), err, tail(r.Console, 8<<10))
 	}
 	t.Logf("VM: %s exited %d after %s", filepath.Base(o.Binary), r.ExitCode, r.Elapsed.Round(time.Millisecond))
@@ -275,7 +283,7 @@ func initScript(nonce, guestBin string, o Options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `#!/bin/sh
 /bin/busybox --install -s
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root %[2]s=1
 fail() { echo "%[1]s setup failed: $*"; poweroff -f; exit 1; }
 mount -t devtmpfs devtmpfs /dev || fail "mount devtmpfs"
 mount -t proc proc /proc || fail "mount proc"
@@ -291,7 +299,7 @@ mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 hostname palisade-vm
 cd /
 echo "%[1]s start"
-`, nonce)
+`, nonce, EnvGuest)
 	for _, e := range o.Env {
 		fmt.Fprintf(&b, "export %s\n", shellQuote(e))
 	}

@@ -124,3 +124,22 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestBPFLSMDeniesInGuest runs internal/lsmprobe in the guest: BPF LSM
+// programs loaded with cilium/ebpf deny an open and an exec and stop
+// denying once detached, the path the runtime sensor's blocking takes.
+func TestBPFLSMDeniesInGuest(t *testing.T) {
+	t.Parallel()
+	r := vm.Run(t, vm.Options{Binary: vm.BuildTest(t, "./internal/lsmprobe"), Args: []string{"-test.v"}})
+	if r.ExitCode != 0 {
+		t.Errorf("lsmprobe exit code = %d, want 0:\n%s", r.ExitCode, r.Output)
+	}
+	for _, want := range []string{
+		"--- PASS: TestFileOpenOfMarkedInodeIsDenied",
+		"--- PASS: TestExecOfMarkedInodeIsDenied",
+	} {
+		if !strings.Contains(r.Output, want) {
+			t.Errorf("lsmprobe output lacks %q:\n%s", want, r.Output)
+		}
+	}
+}
