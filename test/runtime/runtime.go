@@ -12,7 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,6 +64,11 @@ type Container struct {
 	cgroupID  uint64
 	runc      string
 	hierarchy []string
+	init      *runcProc
+
+	mu   sync.Mutex
+	bg   []*runcProc // runc exec processes of ExecBackground
+	done bool        // remove has run
 }
 
 // Start starts a container for the test and registers its removal with
@@ -119,23 +124,6 @@ func start(t testing.TB, opts Options) (*Container, error) {
 		return nil, fmt.Errorf("write config.json: %w", err)
 	}
 
-	// The init's stdio must be files, not pipes: a detached container
-	// keeps them open for its whole life, and exec.Cmd would wait for a
-	// pipe's end. runc's own errors land in the same log.
-	logPath := filepath.Join(c.bundle, "init.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("create init log: %w", err)
-	}
-	defer logf.Close()
-	pidFile := filepath.Join(c.bundle, "init.pid")
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, runc, "--root", StateRoot, "run", "--detach",
-		"--bundle", c.bundle, "--pid-file", pidFile, c.id)
-	cmd.Stdin = nil
-	cmd.Stdout, cmd.Stderr = logf, logf
-
 	// Cleanup is registered before runc runs: a run that fails halfway
 	// may still leave state and cgroup directories behind.
 	t.Cleanup(func() {
@@ -147,18 +135,13 @@ func start(t testing.TB, opts Options) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = cmd.Run()
+	c.init, err = startRunc(runc, c.bundle, "init", "run", c.id, []string{"--bundle", c.bundle}, nil)
+	if err == nil {
+		c.pid, err = c.init.waitPID(c.id)
+	}
 	lock.unlock()
 	if err != nil {
-		out, _ := os.ReadFile(logPath)
-		return nil, fmt.Errorf("runc run: %w: %s", err, bytes.TrimSpace(out))
-	}
-	pid, err := os.ReadFile(pidFile)
-	if err != nil {
-		return nil, fmt.Errorf("read init pid: %w", err)
-	}
-	if c.pid, err = strconv.Atoi(strings.TrimSpace(string(pid))); err != nil {
-		return nil, fmt.Errorf("read init pid: %w", err)
+		return nil, fmt.Errorf("runc run: %w", err)
 	}
 	if c.cgroupID, err = cgroupInode(filepath.Join(unified, c.cgroup)); err != nil {
 		return nil, err
@@ -219,50 +202,53 @@ func (c *Container) Exec(t testing.TB, args ...string) (stdout, stderr string, e
 // ExecBackground starts args in the container without waiting for it and
 // returns its host pid: a test observes a live process of the container
 // from the host (its /proc entry, its cgroup, the sensor's events). The
-// process dies with the container; its output is discarded.
+// process dies with the container; its output goes to a log in the
+// bundle.
 func (c *Container) ExecBackground(t testing.TB, args ...string) int {
 	t.Helper()
-	dir := t.TempDir()
-	pidFile := filepath.Join(dir, "exec.pid")
-	// Files, not pipes, as for the init: the detached process holds its
-	// stdio open, and exec.Cmd would wait for a pipe's end.
-	logf, err := os.Create(filepath.Join(dir, "exec.log"))
-	if err != nil {
-		t.Fatalf("create exec log: %v", err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		t.Fatalf("exec %q in %s: container removed", args, c.id[:12])
 	}
-	defer logf.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), execTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, c.runc, append([]string{"--root", StateRoot, "exec",
-		"--detach", "--pid-file", pidFile, c.id}, args...)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Run(); err != nil {
-		out, _ := os.ReadFile(logf.Name())
-		t.Fatalf("exec --detach %q in %s: %v: %s", args, c.id[:12], err, bytes.TrimSpace(out))
-	}
-	b, err := os.ReadFile(pidFile)
+	p, err := startRunc(c.runc, c.bundle, "exec-"+strconv.Itoa(len(c.bg)), "exec", c.id, nil, args)
 	if err != nil {
-		t.Fatalf("read exec pid: %v", err)
+		t.Fatalf("exec %q in %s: %v", args, c.id[:12], err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	c.bg = append(c.bg, p)
+	pid, err := p.waitPID(c.id)
 	if err != nil {
-		t.Fatalf("read exec pid: %v", err)
+		t.Fatalf("exec %q in %s: %v", args, c.id[:12], err)
 	}
 	return pid
 }
 
-// remove kills and deletes the container and removes its cgroup
-// directories; it is what Cleanup runs, and is safe on a container that
-// never started.
+// remove kills and deletes the container, reaps the runc processes that
+// were its processes' parents, and removes its cgroup directories; it is
+// what Cleanup runs, and is safe on a container that never started.
 func (c *Container) remove() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done = true
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	var errs []error
-	// delete --force kills the init with SIGKILL (and with it the pid
-	// namespace) and waits for it before removing the state.
-	out, err := exec.CommandContext(ctx, c.runc, "--root", StateRoot, "delete", "--force", c.id).CombinedOutput()
-	if err != nil && !bytes.Contains(out, []byte("does not exist")) {
+	runc := func(args ...string) ([]byte, error) {
+		return exec.CommandContext(ctx, c.runc, append([]string{"--root", StateRoot}, args...)...).CombinedOutput()
+	}
+	// SIGKILL to the init ends its pid namespace, the exec'd processes
+	// included; the foreground runc processes then reap their children
+	// and exit, and `runc run` deletes the container's state. A container
+	// that already stopped refuses the signal, which is no error here.
+	_, _ = runc("kill", c.id, "KILL")
+	for _, p := range append([]*runcProc{c.init}, c.bg...) {
+		if err := p.wait(deadline); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// delete --force covers a `runc run` that died before deleting.
+	if out, err := runc("delete", "--force", c.id); err != nil && !bytes.Contains(out, []byte("does not exist")) {
 		errs = append(errs, fmt.Errorf("runc delete: %w: %s", err, bytes.TrimSpace(out)))
 	}
 	lock, err := lockCgroups()
