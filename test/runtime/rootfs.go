@@ -42,15 +42,11 @@ func template() (string, error) {
 }
 
 func buildTemplate() (string, error) {
-	sum, err := staticBusybox()
+	sum, err := staticBusybox(BusyboxPath)
 	if err != nil {
 		return "", err
 	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	dir := filepath.Join(cache, "palisade", "runtime", "rootfs-"+sum[:16])
+	dir := filepath.Join(cacheDir(), "runtime", "rootfs-"+sum[:16])
 	if _, err := os.Stat(filepath.Join(dir, "bin", "busybox")); err == nil {
 		return dir, nil
 	}
@@ -99,26 +95,38 @@ func buildTemplate() (string, error) {
 	return dir, nil
 }
 
-// staticBusybox checks that BusyboxPath is a static binary and returns its
+// cacheDir is where hack/'s scripts cache what they build:
+// $PALISADE_CACHE, by default ~/.cache/palisade.
+func cacheDir() string {
+	if d := os.Getenv("PALISADE_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "palisade")
+	}
+	return filepath.Join(os.TempDir(), "palisade-cache")
+}
+
+// staticBusybox checks that path is a static binary and returns its
 // SHA-256 in hex.
-func staticBusybox() (string, error) {
-	f, err := os.Open(BusyboxPath)
+func staticBusybox(path string) (string, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("busybox-static not installed (%w): %s", err, InstallHint)
 	}
 	defer f.Close()
 	ef, err := elf.NewFile(f)
 	if err != nil {
-		return "", fmt.Errorf("read %s: %w", BusyboxPath, err)
+		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	for _, p := range ef.Progs {
 		if p.Type == elf.PT_INTERP {
-			return "", fmt.Errorf("%s is dynamically linked (Debian's busybox, not busybox-static): %s", BusyboxPath, InstallHint)
+			return "", fmt.Errorf("%s is dynamically linked (Debian's busybox, not busybox-static): %s", path, InstallHint)
 		}
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, io.NewSectionReader(f, 0, 1<<62)); err != nil {
-		return "", fmt.Errorf("read %s: %w", BusyboxPath, err)
+		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
