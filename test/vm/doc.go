@@ -11,6 +11,11 @@
 // script mounts proc, sysfs, devtmpfs, securityfs, bpffs, cgroup2, debugfs
 // and tracefs before running the binary, then powers the guest off.
 //
+// BuildTest compiles a test package statically for the guest; inside, the
+// binary sees EnvGuest=1. internal/lsmprobe is such a package: it attaches
+// BPF LSM programs with cilium/ebpf and shows an open and an exec denied,
+// the path the runtime sensor's blocking takes.
+//
 // Lifecycle: Boot returns only after QEMU has exited; it kills QEMU when the
 // timeout passes, and the kernel kills it if the test binary dies first.
 // Temporary files live in a directory Boot removes, or in t.TempDir for Run.
