@@ -24,33 +24,42 @@ func reap(runc string, hier []string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
 	for _, e := range entries {
-		if !e.IsDir() {
-			continue
+		if e.IsDir() {
+			reapOne(ctx, runc, hier, e.Name(), deadline)
 		}
-		out, err := exec.CommandContext(ctx, runc, "--root", StateRoot, "state", e.Name()).Output()
-		if err != nil {
-			continue
-		}
-		var st struct {
-			Annotations map[string]string `json:"annotations"`
-		}
-		if json.Unmarshal(out, &st) != nil {
-			continue
-		}
-		owner, err := strconv.Atoi(st.Annotations[ownerAnnotation])
-		if err != nil || owner == os.Getpid() {
-			continue
-		}
-		if _, err := os.Stat("/proc/" + strconv.Itoa(owner)); err == nil {
-			continue // its owner is still running and will clean up
-		}
-		_ = exec.CommandContext(ctx, runc, "--root", StateRoot, "delete", "--force", e.Name()).Run()
-		if cg := st.Annotations[cgroupAnnotation]; cg != "" {
-			if lock, err := lockCgroups(); err == nil {
-				_ = removeCgroups(hier, cg, time.Now().Add(time.Second))
-				lock.unlock()
-			}
-		}
+	}
+}
+
+// reapOne removes container id if its owner is gone. It holds the cgroup
+// lock throughout, so that of two binaries reaping at once, one removes
+// the container whole and the other then finds nothing to do.
+func reapOne(ctx context.Context, runc string, hier []string, id string, deadline time.Time) {
+	lock, err := lockCgroups()
+	if err != nil {
+		return
+	}
+	defer lock.unlock()
+	out, err := exec.CommandContext(ctx, runc, "--root", StateRoot, "state", id).Output()
+	if err != nil {
+		return
+	}
+	var st struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if json.Unmarshal(out, &st) != nil {
+		return
+	}
+	owner, err := strconv.Atoi(st.Annotations[ownerAnnotation])
+	if err != nil || owner == os.Getpid() {
+		return
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(owner)); err == nil {
+		return // its owner is still running and will clean up
+	}
+	_ = exec.CommandContext(ctx, runc, "--root", StateRoot, "delete", "--force", id).Run()
+	if cg := st.Annotations[cgroupAnnotation]; cg != "" {
+		_ = removeCgroups(hier, cg, deadline)
 	}
 }

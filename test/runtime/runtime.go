@@ -111,17 +111,8 @@ func start(t testing.TB, opts Options) (*Container, error) {
 	}
 
 	c.bundle = t.TempDir()
-	if err := copyTree(tmpl, filepath.Join(c.bundle, "rootfs")); err != nil {
-		return nil, fmt.Errorf("copy rootfs: %w", err)
-	}
-	cfg := newSpec(c.id, "c-"+c.id[:12], c.cgroup, args,
-		map[string]string{ownerAnnotation: strconv.Itoa(os.Getpid()), cgroupAnnotation: c.cgroup})
-	b, err := json.MarshalIndent(cfg, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encode config.json: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(c.bundle, "config.json"), b, 0o644); err != nil {
-		return nil, fmt.Errorf("write config.json: %w", err)
+	if err := c.writeBundle(tmpl, args, os.Getpid()); err != nil {
+		return nil, err
 	}
 
 	// Cleanup is registered before runc runs: a run that fails halfway
@@ -147,6 +138,24 @@ func start(t testing.TB, opts Options) (*Container, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// writeBundle lays out the container's OCI bundle: a copy of the rootfs
+// template and config.json, annotated with the owner's pid for reap.
+func (c *Container) writeBundle(tmpl string, args []string, owner int) error {
+	if err := copyTree(tmpl, filepath.Join(c.bundle, "rootfs")); err != nil {
+		return fmt.Errorf("copy rootfs: %w", err)
+	}
+	cfg := newSpec(c.id, "c-"+c.id[:12], c.cgroup, args,
+		map[string]string{ownerAnnotation: strconv.Itoa(owner), cgroupAnnotation: c.cgroup})
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode config.json: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(c.bundle, "config.json"), b, 0o644); err != nil {
+		return fmt.Errorf("write config.json: %w", err)
+	}
+	return nil
 }
 
 // ID returns the container id: 64 hex digits, as containerd makes them.
