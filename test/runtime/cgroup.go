@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,12 @@ func hierarchies() (all []string, unified string, err error) {
 		return nil, "", fmt.Errorf("read mountinfo: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return parseMountinfo(f)
+}
+
+// parseMountinfo reads hierarchies from a mountinfo file (proc(5)).
+func parseMountinfo(r io.Reader) (all []string, unified string, err error) {
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw
 		fields := strings.Fields(sc.Text())

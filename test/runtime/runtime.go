@@ -187,6 +187,9 @@ func (c *Container) Rootfs() string { return filepath.Join(c.bundle, "rootfs") }
 // Exec runs args in the container (runc exec: same namespaces and cgroup
 // as the init) and returns its output and exit code. It fails the test
 // when runc itself cannot run the process or it outlives execTimeout.
+// runc copies the output until every writer has closed it, so a process
+// left in the background must redirect its stdio (`sleep 60 >/dev/null
+// 2>&1 &`) or Exec waits for it too; ExecBackground has no such wait.
 func (c *Container) Exec(t testing.TB, args ...string) (stdout, stderr string, exitCode int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), execTimeout)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // unifiedLine returns the cgroup v2 path in a /proc/<pid>/cgroup file.
@@ -66,6 +67,15 @@ func TestContainers(t *testing.T) {
 		}
 		if _, errOut, code := a.Exec(t, "sh", "-c", "echo oops >&2; exit 3"); errOut != "oops\n" || code != 3 {
 			t.Errorf("exit 3: stderr %q exit %d", errOut, code)
+		}
+		// A process left running in the background, its stdio
+		// redirected, does not hold Exec up.
+		start := time.Now()
+		if out, _, code := b.Exec(t, "sh", "-c", "sleep 30 >/dev/null 2>&1 & echo done"); out != "done\n" || code != 0 {
+			t.Errorf("background sleep: %q exit %d", out, code)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("exec with a background process took %s", d)
 		}
 	})
 
