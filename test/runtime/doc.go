@@ -10,9 +10,12 @@
 // handles both; this package detects which one the host has.
 //
 // Lifecycle: Start returns once runc has started the container's init and
-// written its host pid; the test's Cleanup kills and deletes the container,
-// then removes the cgroup directories Start's path created, in every
-// hierarchy. Containers keep their state under StateRoot, not runc's default
+// written its host pid. runc stays in the foreground as a child of the
+// test binary (no --detach), so that a killed process is reaped at once
+// and its cgroup can be removed without waiting for the host's pid 1. The
+// test's Cleanup kills and deletes the container, then removes the cgroup
+// directories of its path (container, pod, and the kubepods directories
+// no other container uses) in every hierarchy. Containers keep their state under StateRoot, not runc's default
 // root, so that whatever a crashed test binary left behind is told apart
 // from other containers on the machine, and reaped by the next Start.
 //

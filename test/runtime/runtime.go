@@ -54,7 +54,7 @@ type Options struct {
 }
 
 // Container is a running runc container. Its methods are safe for
-// concurrent use: they only read fields set by Start.
+// concurrent use, and fail the test once the container has been removed.
 type Container struct {
 	id        string
 	podUID    string
@@ -192,6 +192,14 @@ func (c *Container) Rootfs() string { return filepath.Join(c.bundle, "rootfs") }
 // 2>&1 &`) or Exec waits for it too; ExecBackground has no such wait.
 func (c *Container) Exec(t testing.TB, args ...string) (stdout, stderr string, exitCode int) {
 	t.Helper()
+	// runc's "container does not exist" exits 1 like any process: say so
+	// instead of returning an exit code the test would misread.
+	c.mu.Lock()
+	done := c.done
+	c.mu.Unlock()
+	if done {
+		t.Fatalf("exec %q in %s: container removed", args, c.id[:12])
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), execTimeout)
 	defer cancel()
 	var out, errb bytes.Buffer
