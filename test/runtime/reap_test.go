@@ -68,4 +68,3 @@ func TestReapRemovesLeftovers(t *testing.T) {
 		}
 	}
 }
-

@@ -34,4 +34,3 @@ func TestDynamicBusyboxRefused(t *testing.T) {
 		t.Errorf("missing busybox: %v, want the install command", err)
 	}
 }
-
