@@ -38,6 +38,7 @@ type Engine struct {
 	wanted     rego.PreparedEvalQuery // WantedQuery, when verifies
 	admission  rego.PreparedEvalQuery
 	continuous rego.PreparedEvalQuery
+	runtime    rego.PreparedEvalQuery // RuntimeQuery (runtime.go)
 	images     imageCache
 }
 
@@ -49,7 +50,7 @@ func NewEngine(ctx context.Context, b *bundle.Bundle) (*Engine, error) {
 		return nil, fmt.Errorf("bundle %s: %w", b.Manifest.Revision, err)
 	}
 	e := &Engine{revision: b.Manifest.Revision, schedules: facts.schedules(), attestors: facts.Attestors}
-	queries := map[string]*rego.PreparedEvalQuery{AdmissionQuery: &e.admission, ContinuousQuery: &e.continuous}
+	queries := map[string]*rego.PreparedEvalQuery{AdmissionQuery: &e.admission, ContinuousQuery: &e.continuous, RuntimeQuery: &e.runtime}
 	if facts.verifies() {
 		e.verifies = true
 		queries[WantedQuery] = &e.wanted

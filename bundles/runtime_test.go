@@ -1,0 +1,109 @@
+package bundles_test
+
+import (
+	"context"
+	"reflect"
+	"testing"
+
+	"github.com/palisade-dev/palisade/bundles"
+)
+
+func webContainer(namespace string, labels map[string]string) *bundles.Container {
+	return &bundles.Container{
+		ImageFullName: "ghcr.io/acme/web", ImageName: "acme/web", ImageTag: "1.0",
+		Namespace: namespace, PodName: "web-1", PodLabels: labels, ClusterName: "prod",
+	}
+}
+
+func TestRuntimeDecisions(t *testing.T) {
+	e, err := prodEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	payments := webContainer("payments", map[string]string{"app": "payments-api"})
+	alertBlock := []string{"alert", "block"}
+	tests := []struct {
+		name      string
+		event     bundles.RuntimeEvent
+		container *bundles.Container
+		want      bundles.RuntimeDecision
+	}{
+		{
+			name:      "new executable outside /tmp is blocked (drift prevention)",
+			event:     bundles.RuntimeEvent{Kind: bundles.EventFile, Operation: "createExecutable", Path: "/usr/local/bin/miner"},
+			container: webContainer("shop", nil),
+			want: bundles.RuntimeDecision{Actions: alertBlock, Matches: []bundles.RuntimeMatch{
+				{Ruleset: "baseline_runtime", Response: 0, Mode: "enforce", Actions: alertBlock, Selectors: []string{"new_executables"}},
+			}},
+		},
+		{
+			name:      "new executable under /tmp is excluded",
+			event:     bundles.RuntimeEvent{Kind: bundles.EventFile, Operation: "createExecutable", Path: "/tmp/build/a.out"},
+			container: webContainer("shop", nil),
+		},
+		{
+			name:      "write to a system binary is blocked",
+			event:     bundles.RuntimeEvent{Kind: bundles.EventFile, Operation: "modifyFile", Path: "/usr/bin/ls"},
+			container: webContainer("shop", nil),
+			want: bundles.RuntimeDecision{Actions: alertBlock, Matches: []bundles.RuntimeMatch{
+				{Ruleset: "baseline_runtime", Response: 1, Mode: "enforce", Actions: alertBlock, Selectors: []string{"system_binaries"}},
+			}},
+		},
+		{
+			name:      "interactive shell alerts",
+			event:     bundles.RuntimeEvent{Kind: bundles.EventProcess, Operation: "exec", Path: "/bin/bash", ProcessExecutable: "/bin/bash", ProcessName: "bash", Interactive: true},
+			container: webContainer("shop", nil),
+			want: bundles.RuntimeDecision{Actions: []string{"alert"}, Matches: []bundles.RuntimeMatch{
+				{Ruleset: "baseline_runtime", Response: 0, Mode: "enforce", Actions: []string{"alert"}, Selectors: []string{"interactive_shells"}},
+			}},
+		},
+		{
+			name:      "payments exec of another binary is observed in learning mode, not alerted",
+			event:     bundles.RuntimeEvent{Kind: bundles.EventProcess, Operation: "exec", Path: "/bin/cat", ProcessExecutable: "/bin/cat", ProcessName: "cat"},
+			container: payments,
+			want: bundles.RuntimeDecision{Observe: true, Matches: []bundles.RuntimeMatch{
+				{Ruleset: "payments_runtime", Response: 0, Mode: "learning", Selectors: []string{"payments_api"}},
+			}},
+		},
+		{
+			name:      "payments own binary is excluded",
+			event:     bundles.RuntimeEvent{Kind: bundles.EventProcess, Operation: "exec", Path: "/app/payments-api", ProcessExecutable: "/app/payments-api", ProcessName: "payments-api"},
+			container: payments,
+		},
+		{
+			name:      "payments ruleset does not apply outside the payments definition",
+			event:     bundles.RuntimeEvent{Kind: bundles.EventProcess, Operation: "exec", Path: "/bin/cat", ProcessExecutable: "/bin/cat", ProcessName: "cat"},
+			container: webContainer("shop", map[string]string{"app": "payments-api"}),
+		},
+		{
+			name:  "host process is never matched",
+			event: bundles.RuntimeEvent{Kind: bundles.EventFile, Operation: "modifyFile", Path: "/usr/bin/ls"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := e.Runtime(context.Background(), &tt.event, tt.container)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(*got, tt.want) {
+				t.Errorf("got %+v, want %+v", *got, tt.want)
+			}
+		})
+	}
+}
+
+func BenchmarkRuntimeDecision(b *testing.B) {
+	e, err := prodEngine()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := &bundles.RuntimeEvent{Kind: bundles.EventFile, Operation: "modifyFile", Path: "/usr/bin/ls", ProcessExecutable: "/bin/sh", ProcessName: "sh"}
+	c := webContainer("payments", map[string]string{"app": "payments-api"})
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := e.Runtime(ctx, ev, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
