@@ -168,6 +168,7 @@ require (
 )
 
 tool (
+	github.com/cilium/ebpf/cmd/bpf2go
 	github.com/open-policy-agent/opa
 	honnef.co/go/tools/cmd/staticcheck
 )
