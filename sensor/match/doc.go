@@ -1,0 +1,13 @@
+// Package match is the sensor's hot path: it compiles the RuntimeRulesets
+// of a bundle into a native matcher that decides on a file or process
+// event without evaluating Rego.
+//
+// The meaning of every rule is data.palisade.runtime.decision
+// (rego/palisade/runtime.rego); this package must decide exactly as it
+// does, field for field (bundles.RuntimeDecision). A differential test
+// against the real compiled bundle and FuzzMatch hold it to that: a
+// change of meaning goes into the Rego first, then here.
+//
+// A Matcher is immutable once compiled and safe for concurrent use; a new
+// bundle compiles a new Matcher, which replaces the old one whole.
+package match
