@@ -113,9 +113,22 @@ func TestDifferentialRandom(t *testing.T) {
 	matched, observed, blocked := 0, 0, 0
 	for seed := range uint64(policies) {
 		g := newGen(seed)
-		p := compile(t, g.repo(), "test")
-		for range events {
-			d := p.same(t, g.event(), g.container())
+		repo := g.repo()
+		p := compile(t, repo, "test")
+		data, err := bundles.Data(repo, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range events {
+			ev, c := g.event(), g.container()
+			d := p.same(t, ev, c)
+			// FuzzMatch's evaluator (policy in the input) must be the
+			// bundle's decision too.
+			if i < 20 {
+				if viaInput := regoDecision(t, data, ev, c); !reflect.DeepEqual(viaInput, d) {
+					t.Fatalf("FuzzMatch's Rego evaluation differs from the bundle's\nevent: %s\nbundle: %s\nvia input: %s", js(ev), js(d), js(viaInput))
+				}
+			}
 			if len(d.Matches) > 0 {
 				matched++
 			}
