@@ -1,0 +1,78 @@
+package sensor
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// openPTY returns a new pseudo-terminal's controller and its terminal.
+func openPTY(t *testing.T) (ptmx, pts *os.File) {
+	t.Helper()
+	const (
+		tiocsptlck = 0x40045431 // unlock the terminal
+		tiocgptn   = 0x80045430 // its number under /dev/pts
+	)
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open /dev/ptmx: %v", err)
+	}
+	t.Cleanup(func() { ptmx.Close() })
+	var unlock, n int32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, ptmx.Fd(), tiocsptlck, uintptr(unsafe.Pointer(&unlock))); e != 0 {
+		t.Fatalf("unlock pty: %v", e)
+	}
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, ptmx.Fd(), tiocgptn, uintptr(unsafe.Pointer(&n))); e != 0 {
+		t.Fatalf("pty number: %v", e)
+	}
+	pts, err = os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open pty: %v", err)
+	}
+	t.Cleanup(func() { pts.Close() })
+	return ptmx, pts
+}
+
+// A process with a controlling terminal (a `kubectl exec -it` shell) is
+// interactive; the same program without one is not.
+func TestExecInteractive(t *testing.T) {
+	p := load(t, Options{PollInterval: time.Millisecond})
+	dir, id := benchCgroup(t)
+	if err := p.Watch(id); err != nil {
+		t.Fatal(err)
+	}
+	cg, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+	_, pts := openPTY(t)
+	for _, withTTY := range []bool{true, false} {
+		cmd := exec.Command("/bin/true", strconv.FormatBool(withTTY))
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+		if withTTY {
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
+			cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Setctty = true, true
+		}
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("run /bin/true: %v", err)
+		}
+		evs := collect(t, p, 5*time.Second, func(evs []Event) bool {
+			return len(evs) > 0 && evs[len(evs)-1].Op == OpExec
+		})
+		if len(evs) == 0 || evs[len(evs)-1].Op != OpExec {
+			t.Fatalf("tty %v: no exec event; got:\n%s", withTTY, dump(evs))
+		}
+		ev := evs[len(evs)-1]
+		if ev.Interactive != withTTY {
+			t.Errorf("exec with tty %v: Interactive = %v", withTTY, ev.Interactive)
+		}
+		if len(ev.Argv) != 2 || ev.Argv[1] != strconv.FormatBool(withTTY) {
+			t.Errorf("argv %q, want [/bin/true %v]", ev.Argv, withTTY)
+		}
+	}
+}
