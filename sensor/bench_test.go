@@ -161,3 +161,42 @@ func TestLoneEventLatency(t *testing.T) {
 		}
 	}
 }
+
+// A consumer that stops reading fills the Events channel, then the ring;
+// the kernel then counts what it cannot store. Every event the generator
+// caused is either delivered or counted: none is lost silently.
+func TestDropsCounted(t *testing.T) {
+	p := load(t, Options{RingBytes: 4096, EventBuffer: 1, PollInterval: time.Millisecond})
+	dir, id := benchCgroup(t)
+	if err := p.Watch(id); err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	if err := startGenerator(t, dir, n).Wait(); err != nil {
+		t.Fatalf("generator: %v", err)
+	}
+	// Events: the generator's exec, n opens of its file, its unlink.
+	const caused = 1 + n + 1
+	delivered := 0
+	for quiet := time.After(time.Second); ; {
+		select {
+		case <-p.Events():
+			delivered++
+			quiet = time.After(200 * time.Millisecond)
+			continue
+		case <-quiet:
+		}
+		break
+	}
+	drops, err := p.Drops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if drops == 0 {
+		t.Fatalf("a 4 KiB ring and a consumer that does not read: no drops counted (%d delivered)", delivered)
+	}
+	if delivered+int(drops) != caused {
+		t.Errorf("%d delivered + %d dropped = %d, want the %d events the generator caused", delivered, drops, delivered+int(drops), caused)
+	}
+	t.Logf("%d delivered, %d dropped", delivered, drops)
+}

@@ -78,7 +78,7 @@ func TestContainerEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := "echo x > /tmp/f; rm /tmp/f; echo y > /tmp/g; chmod +x /tmp/g; echo z >> /tmp/g; " +
-		"cd /tmp && echo w > rel && rm rel; rm /tmp/missing 2>/dev/null; true"
+		"cd /tmp && echo w > rel && rm rel; rm /tmp/missing 2>/dev/null; cp /bin/busybox /tmp/bb; true"
 	if _, stderr, code := c.Exec(t, "/bin/sh", "-c", script); code != 0 {
 		t.Fatalf("exec in container: exit %d: %s", code, stderr)
 	}
@@ -95,6 +95,7 @@ func TestContainerEvents(t *testing.T) {
 		{OpModifyExecutable, "/tmp/g"},
 		{OpCreateFile, "/tmp/rel"},
 		{OpDeleteFile, "/tmp/rel"},
+		{OpCreateExecutable, "/tmp/bb"},
 	}
 	evs := collect(t, p, 5*time.Second, func(evs []Event) bool {
 		for _, w := range want {
@@ -130,6 +131,19 @@ func TestContainerEvents(t *testing.T) {
 	}
 	if _, ok := find(evs, OpDeleteFile, "/tmp/missing"); ok {
 		t.Errorf("deleteFile reported for an rm that failed")
+	}
+	// The shell's exec, not the container init's (`sleep`, which may
+	// exec after Watch: runc starts it once Start has returned).
+	var sh Event
+	for _, ev := range evs {
+		if ev.Op == OpExec && len(ev.Argv) == 3 && ev.Argv[2] == script {
+			sh = ev
+		}
+	}
+	for _, ev := range evs {
+		if ev.Op == OpFork && ev.PPID != sh.PID {
+			t.Errorf("fork of pid %d: parent %d, want the shell %d", ev.PID, ev.PPID, sh.PID)
+		}
 	}
 	execs := 0
 	for _, ev := range evs {

@@ -3,6 +3,8 @@ package sensor
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -74,5 +76,45 @@ func TestExecInteractive(t *testing.T) {
 		if len(ev.Argv) != 2 || ev.Argv[1] != strconv.FormatBool(withTTY) {
 			t.Errorf("argv %q, want [/bin/true %v]", ev.Argv, withTTY)
 		}
+	}
+}
+
+// The exec path is the file the kernel runs, not the name it was given:
+// /proc/self/exe reads as the binary it links to.
+func TestExecPathIsTheFileRun(t *testing.T) {
+	p := load(t, Options{PollInterval: time.Millisecond})
+	dir, id := benchCgroup(t)
+	if err := p.Watch(id); err != nil {
+		t.Fatal(err)
+	}
+	cg, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self, err = filepath.EvalSymlinks(self); err != nil {
+		t.Fatal(err)
+	}
+	// The test binary, run as /proc/self/exe, exits at once as a
+	// generator of no events (TestMain).
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Env = append(os.Environ(), genEnv+"=0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("run /proc/self/exe: %v: %s", err, out)
+	}
+	evs := collect(t, p, 5*time.Second, func(evs []Event) bool {
+		return slices.ContainsFunc(evs, func(ev Event) bool { return ev.Op == OpExec })
+	})
+	i := slices.IndexFunc(evs, func(ev Event) bool { return ev.Op == OpExec })
+	if i < 0 {
+		t.Fatalf("no exec event; got:\n%s", dump(evs))
+	}
+	if evs[i].Path != self || evs[i].Argv[0] != "/proc/self/exe" {
+		t.Errorf("exec path %q argv %q; want path %q, argv[0] /proc/self/exe", evs[i].Path, evs[i].Argv, self)
 	}
 }
