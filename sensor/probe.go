@@ -54,17 +54,13 @@ func (o Options) withDefaults() Options {
 // Probe is the loaded and attached sensor. Its methods are safe for
 // concurrent use.
 type Probe struct {
-	coll    *ebpf.Collection
-	links   []link.Link
-	skipped []string
-	// mountedTracefs records that Load mounted tracefs; it stays mounted
-	// after Close, as systemd would have left it (see ensureTracefs).
-	mountedTracefs bool
-	rd             *ringbuf.Reader
-	events         chan Event
-	poll           time.Duration
-	mono0          time.Duration
-	wall0          time.Time
+	coll   *ebpf.Collection
+	links  []link.Link
+	rd     *ringbuf.Reader
+	events chan Event
+	poll   time.Duration
+	mono0  time.Duration
+	wall0  time.Time
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -73,17 +69,6 @@ type Probe struct {
 
 	mu        sync.Mutex
 	malformed uint64
-}
-
-// optional are the tracepoints a kernel may lack (openat2 before 5.6,
-// fchmodat2 before 6.6; open, creat, unlink and chmod exist on x86_64 but
-// not on arm64, where libc uses the *at calls). Every other program must
-// attach or Load fails.
-var optional = map[string]bool{
-	"on_openat2_exit": true, "on_open_exit_tp": true, "on_creat_exit": true,
-	"on_unlink_enter": true, "on_unlink_exit": true,
-	"on_chmod_enter": true, "on_chmod_exit": true,
-	"on_fchmodat2_enter": true, "on_fchmodat2_exit": true,
 }
 
 // Load loads the sensor's BPF programs, attaches them, and starts reading
@@ -121,9 +106,6 @@ func Load(opts Options) (_ *Probe, err error) {
 			coll.Close()
 		}
 	}()
-	if p.mountedTracefs, err = ensureTracefs(); err != nil {
-		return nil, err
-	}
 	// Attach in a fixed order so that failures read the same every run.
 	names := make([]string, 0, len(spec.Programs))
 	for name := range spec.Programs {
@@ -133,10 +115,6 @@ func Load(opts Options) (_ *Probe, err error) {
 	for _, name := range names {
 		l, err := attach(spec.Programs[name].SectionName, coll.Programs[name])
 		if err != nil {
-			if optional[name] && errors.Is(err, os.ErrNotExist) {
-				p.skipped = append(p.skipped, name)
-				continue
-			}
 			return nil, fmt.Errorf("attach %s: %w", name, err)
 		}
 		p.links = append(p.links, l)
@@ -149,24 +127,14 @@ func Load(opts Options) (_ *Probe, err error) {
 	return p, nil
 }
 
-// attach attaches a program by its ELF section: tp_btf/<event> or
-// tracepoint/<group>/<event>.
+// attach attaches a program by its ELF section. All are BTF-typed raw
+// tracepoints (tp_btf/<event>): no tracefs, no perf event per call.
 func attach(section string, prog *ebpf.Program) (link.Link, error) {
-	kind, target, _ := strings.Cut(section, "/")
-	switch kind {
-	case "tp_btf":
-		return link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
-	case "tracepoint":
-		group, name, _ := strings.Cut(target, "/")
-		return link.Tracepoint(group, name, prog, nil)
+	if !strings.HasPrefix(section, "tp_btf/") {
+		return nil, fmt.Errorf("section %q: not a kind the sensor attaches", section)
 	}
-	return nil, fmt.Errorf("section %q: not a kind the sensor attaches", section)
+	return link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
 }
-
-// Skipped names the programs Load did not attach because this kernel
-// lacks their tracepoint (see optional); the operations they report are
-// still seen through the other syscalls libc uses.
-func (p *Probe) Skipped() []string { return append([]string(nil), p.skipped...) }
 
 // Watch makes the programs report the processes of the cgroup with this
 // id (a container's cgroup v2 id; see CgroupPath). Processes in a child

@@ -2,9 +2,11 @@
 //
 // Palisade's runtime sensor: process and file events of watched containers.
 //
-// Every program first looks the current cgroup id up in `watched`, a set
-// user space fills with the cgroup ids of containers: a host process costs
-// one hash lookup and nothing else. Events go to one ring buffer as a fixed
+// Every program looks the current cgroup id up in `watched`, a set user
+// space fills with the cgroup ids of containers, before any other work;
+// the syscall programs compare the syscall number even before that, so a
+// host process pays a compare per syscall and a lookup per exec, fork and
+// followed syscall. Events go to one ring buffer as a fixed
 // header (struct event_hdr) followed by path_len bytes of path and
 // argv_len bytes of NUL-separated argv. Paths are built by walking dentries
 // and mounts up to the task's root (fs->root), so they read as the
@@ -389,16 +391,50 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
-// An open that succeeded, seen at syscall exit through the new fd: the
-// kernel marks files the open created (FMODE_CREATED), so createFile and
+// The syscalls the sensor follows, by number on each architecture the
+// objects are built for. 32-bit (compat) syscalls of x86 processes have
+// other numbers and are not followed.
+#if defined(__TARGET_ARCH_x86)
+#define NR_open 2
+#define NR_creat 85
+#define NR_unlink 87
+#define NR_chmod 90
+#define NR_fchmod 91
+#define NR_openat 257
+#define NR_unlinkat 263
+#define NR_fchmodat 268
+#define NR_openat2 437
+#define NR_fchmodat2 452
+#define SC_NR(regs) ((regs)->orig_ax)
+#define SC_ARG0(regs) ((regs)->di)
+#define SC_ARG1(regs) ((regs)->si)
+#define SC_ARG2(regs) ((regs)->dx)
+#elif defined(__TARGET_ARCH_arm64)
+// asm-generic numbers: no open, creat, unlink or chmod.
+#define NR_fchmod 52
+#define NR_fchmodat 53
+#define NR_openat 56
+#define NR_unlinkat 35
+#define NR_openat2 437
+#define NR_fchmodat2 452
+#define SC_NR(regs) ((regs)->syscallno)
+#define SC_ARG0(regs) ((regs)->orig_x0)
+#define SC_ARG1(regs) ((regs)->regs[1])
+#define SC_ARG2(regs) ((regs)->regs[2])
+#else
+#error "no syscall numbers for this architecture"
+#endif
+
+// A pending open: its fd, known at exit, names the file.
+#define OP_PENDING_OPEN 100
+
+// open_exit reports an open that succeeded, through the new fd: the kernel
+// marks files the open created (FMODE_CREATED), so createFile and
 // modifyFile are told apart exactly, and the path is the opened file's,
 // whatever dirfd or relative path named it. Only regular files opened for
 // writing count; /dev/null and friends are not files a rule protects.
-static __always_inline int on_open_exit(long ret)
+static __always_inline int open_exit(struct scratch *s, struct task_struct *task, long ret)
 {
-	if (ret < 0 || !is_watched())
-		return 0;
-	struct task_struct *task = (void *)bpf_get_current_task();
 	struct file *f = fd_file(task, ret);
 	if (!f)
 		return 0;
@@ -413,54 +449,119 @@ static __always_inline int on_open_exit(long ret)
 		op = (mode & S_IXUGO) ? OP_CREATE_EXECUTABLE : OP_CREATE_FILE;
 	else
 		op = (mode & S_IXUGO) ? OP_MODIFY_EXECUTABLE : OP_MODIFY_FILE;
-	struct scratch *s = get_scratch();
-	if (!s)
-		return 0;
 	fill_hdr(s, task, op);
 	s->hdr.path_len = resolve_file(s, task, f, 0);
 	emit(s);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_openat")
-int on_openat_exit(struct trace_event_raw_sys_exit *ctx) { return on_open_exit(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_openat2")
-int on_openat2_exit(struct trace_event_raw_sys_exit *ctx) { return on_open_exit(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_open")
-int on_open_exit_tp(struct trace_event_raw_sys_exit *ctx) { return on_open_exit(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_creat")
-int on_creat_exit(struct trace_event_raw_sys_exit *ctx) { return on_open_exit(ctx->ret); }
-
-// Path syscalls are remembered at entry (their arguments are only in the
-// entry tracepoint) and reported at exit when they succeeded: a failed rm
-// deleted nothing.
-static __always_inline int remember(u64 upath, s32 dfd, u32 mode, u32 op)
+// chmod: a mode with an exec bit makes (or keeps) the file executable:
+// modifyExecutable; any other mode change is modifyFile. The entry sees
+// only the new mode, so a chmod that leaves an already executable file
+// executable, or sets +x on a directory, also reads as modifyExecutable.
+static __always_inline u32 chmod_op(u64 mode)
 {
+	return (mode & S_IXUGO) ? OP_MODIFY_EXECUTABLE : OP_MODIFY_FILE;
+}
+
+// Syscalls are followed from the raw sys_enter and sys_exit tracepoints
+// (BTF-typed): one program each for every syscall of the host, which
+// returns after comparing the syscall number unless it is one of ours.
+// The per-syscall tracepoints (syscalls/sys_enter_openat, ...) would
+// build a perf record for every call first and need tracefs.
+//
+// Arguments are remembered at entry (they are only in the registers then)
+// and the operation is reported at exit when it succeeded: a failed rm
+// deleted nothing, and an open's fd names the file it opened.
+SEC("tp_btf/sys_enter")
+int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
+{
+	struct pending p = {.dfd = AT_FDCWD};
+	switch (id) {
+	case NR_openat:
+	case NR_openat2:
+#ifdef NR_open
+	case NR_open:
+	case NR_creat:
+#endif
+		p.op = OP_PENDING_OPEN;
+		break;
+	case NR_unlinkat:
+		// deleteFile is about files: rmdir (AT_REMOVEDIR) is not one.
+		if (SC_ARG2(regs) & AT_REMOVEDIR)
+			return 0;
+		p.dfd = SC_ARG0(regs);
+		p.upath = SC_ARG1(regs);
+		p.op = OP_DELETE_FILE;
+		break;
+	case NR_fchmodat:
+	case NR_fchmodat2:
+		p.dfd = SC_ARG0(regs);
+		p.upath = SC_ARG1(regs);
+		p.mode = SC_ARG2(regs);
+		p.op = chmod_op(p.mode);
+		break;
+	case NR_fchmod:
+		p.dfd = SC_ARG0(regs); // the fd itself; upath 0 says so
+		p.mode = SC_ARG1(regs);
+		p.op = chmod_op(p.mode);
+		break;
+#ifdef NR_unlink
+	case NR_unlink:
+		p.upath = SC_ARG0(regs);
+		p.op = OP_DELETE_FILE;
+		break;
+	case NR_chmod:
+		p.upath = SC_ARG0(regs);
+		p.mode = SC_ARG1(regs);
+		p.op = chmod_op(p.mode);
+		break;
+#endif
+	default:
+		return 0;
+	}
 	if (!is_watched())
 		return 0;
-	u64 id = bpf_get_current_pid_tgid();
-	struct pending p = {.upath = upath, .dfd = dfd, .mode = mode, .op = op};
-	bpf_map_update_elem(&pendings, &id, &p, BPF_ANY);
+	u64 tid = bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&pendings, &tid, &p, BPF_ANY);
 	return 0;
 }
 
-static __always_inline int finish(long ret)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	struct pending *pp = bpf_map_lookup_elem(&pendings, &id);
+	// The number first: a host syscall costs a compare, not a lookup.
+	switch (SC_NR(regs)) {
+	case NR_openat:
+	case NR_openat2:
+	case NR_unlinkat:
+	case NR_fchmodat:
+	case NR_fchmodat2:
+	case NR_fchmod:
+#ifdef NR_open
+	case NR_open:
+	case NR_creat:
+	case NR_unlink:
+	case NR_chmod:
+#endif
+		break;
+	default:
+		return 0;
+	}
+	u64 tid = bpf_get_current_pid_tgid();
+	struct pending *pp = bpf_map_lookup_elem(&pendings, &tid);
 	if (!pp)
 		return 0;
 	struct pending p = *pp;
-	bpf_map_delete_elem(&pendings, &id);
-	if (ret != 0)
+	bpf_map_delete_elem(&pendings, &tid);
+	if (ret < 0 || (p.op != OP_PENDING_OPEN && ret != 0))
 		return 0;
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	struct task_struct *task = (void *)bpf_get_current_task();
+	if (p.op == OP_PENDING_OPEN)
+		return open_exit(s, task, ret);
 	fill_hdr(s, task, p.op);
 	if (p.upath) {
 		resolve_user_path(s, task, p.dfd, (const char *)p.upath);
@@ -472,71 +573,3 @@ static __always_inline int finish(long ret)
 	emit(s);
 	return 0;
 }
-
-// deleteFile: unlink and unlinkat, not rmdir (AT_REMOVEDIR): a rule
-// names files.
-SEC("tracepoint/syscalls/sys_enter_unlinkat")
-int on_unlinkat_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	if (ctx->args[2] & AT_REMOVEDIR)
-		return 0;
-	return remember(ctx->args[1], (s32)ctx->args[0], 0, OP_DELETE_FILE);
-}
-
-SEC("tracepoint/syscalls/sys_enter_unlink")
-int on_unlink_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return remember(ctx->args[0], AT_FDCWD, 0, OP_DELETE_FILE);
-}
-
-SEC("tracepoint/syscalls/sys_exit_unlinkat")
-int on_unlinkat_exit(struct trace_event_raw_sys_exit *ctx) { return finish(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_unlink")
-int on_unlink_exit(struct trace_event_raw_sys_exit *ctx) { return finish(ctx->ret); }
-
-// chmod: a mode with an exec bit makes (or keeps) the file executable:
-// modifyExecutable; any other mode change is modifyFile. The entry
-// tracepoint sees only the new mode, so a chmod that leaves an already
-// executable file executable, or sets +x on a directory, also reads as
-// modifyExecutable.
-static __always_inline u32 chmod_op(u64 mode)
-{
-	return (mode & S_IXUGO) ? OP_MODIFY_EXECUTABLE : OP_MODIFY_FILE;
-}
-
-SEC("tracepoint/syscalls/sys_enter_fchmodat")
-int on_fchmodat_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return remember(ctx->args[1], (s32)ctx->args[0], ctx->args[2], chmod_op(ctx->args[2]));
-}
-
-SEC("tracepoint/syscalls/sys_enter_fchmodat2")
-int on_fchmodat2_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return remember(ctx->args[1], (s32)ctx->args[0], ctx->args[2], chmod_op(ctx->args[2]));
-}
-
-SEC("tracepoint/syscalls/sys_enter_chmod")
-int on_chmod_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return remember(ctx->args[0], AT_FDCWD, ctx->args[1], chmod_op(ctx->args[1]));
-}
-
-SEC("tracepoint/syscalls/sys_enter_fchmod")
-int on_fchmod_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return remember(0, (s32)ctx->args[0], ctx->args[1], chmod_op(ctx->args[1]));
-}
-
-SEC("tracepoint/syscalls/sys_exit_fchmodat")
-int on_fchmodat_exit(struct trace_event_raw_sys_exit *ctx) { return finish(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_fchmodat2")
-int on_fchmodat2_exit(struct trace_event_raw_sys_exit *ctx) { return finish(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_chmod")
-int on_chmod_exit(struct trace_event_raw_sys_exit *ctx) { return finish(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_fchmod")
-int on_fchmod_exit(struct trace_event_raw_sys_exit *ctx) { return finish(ctx->ret); }

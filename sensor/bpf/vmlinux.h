@@ -8,7 +8,8 @@
  * offsets are relocated against the running kernel's BTF at load (CO-RE),
  * so the order and the set of fields here need not match any kernel.
  * Fields the kernel keeps in anonymous unions (dentry.d_name, file.f_path)
- * are declared directly; CO-RE finds them by name.
+ * are declared directly; CO-RE finds them by name. struct pt_regs is the
+ * one per-architecture type (bpf2go defines __TARGET_ARCH_x86 or _arm64).
  */
 #ifndef __VMLINUX_H__
 #define __VMLINUX_H__
@@ -141,35 +142,25 @@ struct task_struct {
 	struct signal_struct *signal;
 };
 
+#if defined(__TARGET_ARCH_x86)
+struct pt_regs {
+	unsigned long di;
+	unsigned long si;
+	unsigned long dx;
+	unsigned long r10;
+	unsigned long orig_ax;
+};
+#elif defined(__TARGET_ARCH_arm64)
+struct pt_regs {
+	u64 regs[31];
+	u64 orig_x0;
+	s32 syscallno;
+};
+#endif
+
 struct linux_binprm {
 	struct file *file;
 };
-
-struct trace_entry {
-	unsigned short type;
-	unsigned char flags;
-	unsigned char preempt_count;
-	int pid;
-};
-
-struct trace_event_raw_sys_enter {
-	struct trace_entry ent;
-	long id;
-	unsigned long args[6];
-};
-
-struct trace_event_raw_sys_exit {
-	struct trace_entry ent;
-	long id;
-	long ret;
-};
-
-struct open_how {
-	u64 flags;
-	u64 mode;
-	u64 resolve;
-};
-
 #pragma clang attribute pop
 
 #endif /* __VMLINUX_H__ */
