@@ -43,6 +43,7 @@ fuzz:
 	$(GO) test ./policy -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 	$(GO) test ./admission -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME_SLOW) -fuzzminimizetime 1s
 	$(GO) test ./imageverify -run '^$$' -fuzz '^FuzzLayer$$' -fuzztime $(FUZZTIME_SLOW) -fuzzminimizetime 1s
+	$(GO) test ./sensor/match -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME_SLOW) -fuzzminimizetime 1s
 
 generate: manifests
 	$(GO) generate ./...

@@ -233,6 +233,7 @@ spec:
   file:
     selectors:
       - {name: s, operation: [exec], targetFilePath: [etc/**, "/x/[a"]}
+      - {name: w, operation: [createExecutable, deleteFile]}
     responses:
       - {match: [s, t], actions: [block]}
 `,
@@ -241,8 +242,9 @@ spec:
 				`f.yaml:8:31: spec.file.selectors[0].operation[0]: invalid value "exec"`,
 				`f.yaml:8:55: spec.file.selectors[0].targetFilePath[0]: path "etc/**" must be absolute`,
 				`f.yaml:8:63: spec.file.selectors[0].targetFilePath[1]: invalid path pattern "/x/[a"`,
-				`f.yaml:10:21: spec.file.responses[0].match[1]: selector "t" not found`,
-				`f.yaml:10:34: spec.file.responses[0].actions: block requires alert`,
+				`spec.file.selectors[1].targetFilePath: targetFilePath is required for operation deleteFile`,
+				`f.yaml:11:21: spec.file.responses[0].match[1]: selector "t" not found`,
+				`f.yaml:11:34: spec.file.responses[0].actions: block requires alert`,
 			},
 		},
 		{

@@ -49,7 +49,10 @@ type PolicySpec struct {
 	// Clusters are the cluster names this policy is compiled for.
 	Clusters []string `yaml:"clusters" json:"clusters,omitempty"`
 	// Mode is enforce (default) or audit; audit downgrades every block,
-	// isolate and terminate action to log, in every enforcement point.
+	// isolate and terminate action to log at admission and in the
+	// scanner, and puts every RuntimeRuleset in its own audit mode on the
+	// nodes (block becomes alert: a runtime response's log goes to the
+	// event stream, and an audit must still raise what it would block).
 	Mode string `yaml:"mode" json:"mode"`
 	// SystemNamespace is where Palisade runs (default palisade-system);
 	// Palisade never acts on it.

@@ -49,6 +49,17 @@ func (v *validator) d4cSection(field string, s *D4CSection, operations []string,
 		}
 		names[sel.Name] = true
 		v.subset(sf+".operation", sel.Operation, operations)
+		// As in Defend for Containers: a selector on createFile,
+		// modifyFile or deleteFile must say which files, or it would
+		// match every write in the container.
+		if file && len(sel.TargetFilePath) == 0 {
+			for _, op := range sel.Operation {
+				if op == "createFile" || op == "modifyFile" || op == "deleteFile" {
+					v.errorf(sf+".targetFilePath", "targetFilePath is required for operation %s", op)
+					break
+				}
+			}
+		}
 		for j, p := range sel.TargetFilePath {
 			pf := fmt.Sprintf("%s.targetFilePath[%d]", sf, j)
 			if !file {
