@@ -117,4 +117,11 @@ func TestExecPathIsTheFileRun(t *testing.T) {
 	if evs[i].Path != self || evs[i].Argv[0] != "/proc/self/exe" {
 		t.Errorf("exec path %q argv %q; want path %q, argv[0] /proc/self/exe", evs[i].Path, evs[i].Argv, self)
 	}
+	// The child was cloned straight into the watched cgroup by a parent
+	// outside it (CLONE_INTO_CGROUP): its fork is still reported, with the
+	// child's cgroup.
+	fork := slices.IndexFunc(evs, func(ev Event) bool { return ev.Op == OpFork })
+	if fork < 0 || evs[fork].PID != evs[i].PID || evs[fork].PPID != uint32(os.Getpid()) || evs[fork].CgroupID != id {
+		t.Errorf("want a fork of pid %d by the test (%d) in cgroup %d; got:\n%s", evs[i].PID, os.Getpid(), id, dump(evs))
+	}
 }

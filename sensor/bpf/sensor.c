@@ -367,19 +367,23 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	return 0;
 }
 
-// fork: a new process (not a thread), with the executable it runs.
+// fork: a new process (not a thread), with the executable it runs. The
+// child's cgroup decides, not the parent's: clone3 with CLONE_INTO_CGROUP
+// (runc exec does it) starts a container's process from a parent outside.
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
-	if (!is_watched())
-		return 0;
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	u64 cg = BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id);
+	if (!bpf_map_lookup_elem(&watched, &cg))
 		return 0;
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	struct task_struct *task = (void *)bpf_get_current_task();
 	fill_hdr(s, task, OP_FORK);
+	s->hdr.cgroup_id = cg;
 	s->hdr.pid = BPF_CORE_READ(child, tgid);
 	s->hdr.tid = BPF_CORE_READ(child, pid);
 	s->hdr.ppid = BPF_CORE_READ(parent, tgid);

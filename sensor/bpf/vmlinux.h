@@ -132,6 +132,18 @@ struct mm_struct {
 	struct file *exe_file;
 };
 
+struct kernfs_node {
+	u64 id;
+};
+
+struct cgroup {
+	struct kernfs_node *kn;
+};
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
+};
+
 struct task_struct {
 	pid_t pid;
 	pid_t tgid;
@@ -140,6 +152,7 @@ struct task_struct {
 	struct fs_struct *fs;
 	struct files_struct *files;
 	struct signal_struct *signal;
+	struct css_set *cgroups;
 };
 
 #if defined(__TARGET_ARCH_x86)
