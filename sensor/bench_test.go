@@ -175,8 +175,9 @@ func TestDropsCounted(t *testing.T) {
 	if err := startGenerator(t, dir, n).Wait(); err != nil {
 		t.Fatalf("generator: %v", err)
 	}
-	// Events: the generator's exec, n opens of its file, its unlink.
-	const caused = 1 + n + 1
+	// Events: the generator's fork (cloned into the cgroup) and exec, n
+	// opens of its file, its unlink.
+	const caused = 2 + n + 1
 	delivered := 0
 	for quiet := time.After(time.Second); ; {
 		select {
