@@ -45,24 +45,25 @@ _signature_rules := object.get(decision.rules, "imageSignature", [])
 
 _scan_rules := object.get(decision.rules, "scanResults", [])
 
-# [rule index, container] for each container a rule selects: the rule
-# applies to the subject (namespaces, preconditions), its image conditions
-# match the container's image, and none of its own exceptions covers the
-# container. Worked out once per evaluation (functions are not
-# memoised, complete rules are), for the findings and for wanted.
+# [rule index, container] for each container a rule selects: its image
+# conditions match the container's image (checked first: most images are
+# selected by no rule), the rule applies to the subject (namespaces,
+# preconditions), and none of its own exceptions covers the container.
+# Worked out once per evaluation (functions are not memoised, complete
+# rules are), for the findings and for wanted.
 _signature_selected contains [i, c] if {
 	some i, r in _signature_rules
-	_applies(r)
 	some c in subject.containers
 	_image_selected(r, c)
+	_applies(r)
 	not _excepted(r, c)
 }
 
 _scan_selected contains [i, c] if {
 	some i, r in _scan_rules
-	_applies(r)
 	some c in subject.containers
 	_image_selected(r, c)
+	_applies(r)
 	not _excepted(r, c)
 }
 
