@@ -1,0 +1,26 @@
+// Package enforce blocks file and process operations inside containers
+// with the backends a kernel without BPF LSM still offers, and probes
+// which backends this node has.
+//
+// Backends, in the order the sensor prefers them (see Features.CanBlock):
+//
+//   - BPF LSM (lsm/file_open, lsm/bprm_check_security, ...): denies before
+//     the operation with EPERM. Not in this package yet; Probe reports
+//     whether the kernel loads LSM programs at all (the build host's 6.18
+//     refuses every trampoline program with EPERM).
+//   - Fanotify: permission events (FAN_OPEN_PERM, FAN_OPEN_EXEC_PERM) on a
+//     container's root mount; a user-space decision answers each open or
+//     exec with allow or deny (EPERM). Opens only: it cannot deny unlink,
+//     chmod or rename.
+//   - ExecKiller: a tp_btf/sched_process_exec program that sends SIGKILL to
+//     a process exec'ing a blocked path. The exec has happened; the
+//     process dies before the binary runs an instruction (exit 137).
+//
+// Lifecycle: each backend holds kernel objects (a fanotify group, BPF
+// programs and maps) through file descriptors; Close releases them, after
+// which nothing is blocked any more. A fanotify process waiting on a
+// permission event is always answered: by the decision, by the deadline
+// (allow, counted), or by Close (allow). Host processes are never
+// affected: marks are on the container's own mount and exec rules are
+// keyed by the container's cgroup id.
+package enforce
