@@ -15,7 +15,7 @@ func TestImageFacts(t *testing.T) {
 		{name: "status image wins over spec", spec: "nginx:stable", statusImage: "docker.io/library/nginx:1.25",
 			fullName: "docker.io/library/nginx", repo: "library/nginx", tag: "1.25"},
 		{name: "digest from imageID", spec: "ghcr.io/acme/app:v1", statusImage: "ghcr.io/acme/app:v1",
-			imgID: "ghcr.io/acme/app@" + digest,
+			imgID:    "ghcr.io/acme/app@" + digest,
 			fullName: "ghcr.io/acme/app", repo: "acme/app", tag: "v1", dgst: digest},
 		{name: "status as image id falls back to spec", spec: "Registry.Example.com/team/app:2",
 			statusImage: digest, imgID: digest,
@@ -26,7 +26,7 @@ func TestImageFacts(t *testing.T) {
 		{name: "digest only has no tag", spec: "busybox@" + digest,
 			fullName: "docker.io/library/busybox", repo: "library/busybox", dgst: digest},
 		{name: "docker schemes stripped", spec: "redis", statusImage: "redis:7",
-			imgID: "docker-pullable://redis@" + digest,
+			imgID:    "docker-pullable://redis@" + digest,
 			fullName: "docker.io/library/redis", repo: "library/redis", tag: "7", dgst: digest},
 		{name: "nothing parses, no facts", spec: "UPPER/Case", statusImage: ""},
 	} {
