@@ -1,0 +1,89 @@
+package enforce
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/palisade-dev/palisade/sensor"
+)
+
+func cgroup2Mount() (string, error) { return sensor.Cgroup2Mount() }
+
+// tgid reads the process id of a thread from /proc/<tid>/status.
+func tgid(proc string) (int, bool) {
+	f, err := os.Open(proc + "/status")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "Tgid:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// cgroupID returns the inode of the thread's cgroup v2 directory (its
+// "0::" line in /proc/<tid>/cgroup under the v2 mount), 0 when unknown.
+// The path is relative to this process's cgroup namespace: the sensor
+// runs in the host's.
+func cgroupID(mount, proc string) uint64 {
+	if mount == "" {
+		return 0
+	}
+	b, err := os.ReadFile(proc + "/cgroup")
+	if err != nil {
+		return 0
+	}
+	for line := range bytes.Lines(b) {
+		p, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("0::"))
+		if !ok {
+			continue
+		}
+		var st syscall.Stat_t
+		if syscall.Stat(filepath.Join(mount, string(p)), &st) != nil {
+			return 0
+		}
+		return st.Ino
+	}
+	return 0
+}
+
+// openWrites reads the flags of the open a thread is blocked in from
+// /proc/<tid>/syscall ("nr arg0 arg1 ... sp pc", in hex). The thread
+// waits in the kernel for our answer, so the arguments are still those of
+// the open being decided.
+func openWrites(proc string) (write, known bool) {
+	b, err := os.ReadFile(proc + "/syscall")
+	if err != nil {
+		return false, false
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) < 4 {
+		return false, false
+	}
+	nr, err := strconv.ParseInt(fields[0], 10, 64)
+	if err != nil {
+		return false, false
+	}
+	arg, ok := openFlagsArg(nr)
+	if !ok {
+		return false, false
+	}
+	if arg < 0 { // creat: always writes
+		return true, true
+	}
+	flags, err := strconv.ParseUint(strings.TrimPrefix(fields[1+arg], "0x"), 16, 64)
+	if err != nil {
+		return false, false
+	}
+	return flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_CREAT) != 0, true
+}

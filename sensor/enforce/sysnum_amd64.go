@@ -1,0 +1,16 @@
+package enforce
+
+// openFlagsArg returns which argument of syscall nr holds open(2) flags:
+// -1 for creat (flags implied), ok false for other syscalls and openat2
+// (flags in a struct in user memory).
+func openFlagsArg(nr int64) (arg int, ok bool) {
+	switch nr {
+	case 2: // open
+		return 1, true
+	case 85: // creat
+		return -1, true
+	case 257: // openat
+		return 2, true
+	}
+	return 0, false
+}
