@@ -70,6 +70,11 @@ func TestExecKillerClose(t *testing.T) {
 	if err := k.Block(c.CgroupID(), "/bin/busybox"); err != nil {
 		t.Fatal(err)
 	}
+	// /bin/true is a symlink to busybox: the rule matches the file the
+	// kernel runs, whatever name the exec used.
+	if _, _, code := c.Exec(t, "true"); code != 137 {
+		t.Errorf("exec of true (busybox) blocked: exit %d, want 137", code)
+	}
 	if err := k.Close(); err != nil {
 		t.Fatal(err)
 	}
