@@ -16,6 +16,16 @@
 //     a process exec'ing a blocked path. The exec has happened; the
 //     process dies before the binary runs an instruction (exit 137).
 //
+// The sensor calls Probe once at start and asks Features.CanBlock for
+// each operation a block rule names: an operation no backend of the node
+// can block is reported (with the kernel's reason), never ignored.
+//
+// Cost, measured on the build host (2 vCPUs, BenchmarkOpen and
+// BenchmarkSpawn): fanotify adds ~75-115 µs to each open on a marked
+// mount (two cross-CPU wakeups and a user-space decision), so it is for
+// nodes without BPF LSM only; the exec killer adds no measurable time to a
+// ~600 µs fork+exec of a container without rules.
+//
 // Lifecycle: each backend holds kernel objects (a fanotify group, BPF
 // programs and maps) through file descriptors; Close releases them, after
 // which nothing is blocked any more. A fanotify process waiting on a

@@ -52,7 +52,8 @@ type Access struct {
 	// Path names the file from this process's mount namespace (readlink
 	// of the event's fd). For a file on a marked container root it is the
 	// path inside the container: the container's root mount is the root
-	// of another namespace, so the kernel's d_path stops there.
+	// of another namespace, so the kernel's d_path stops there. A file
+	// unlinked while open reads with the kernel's " (deleted)" suffix.
 	Path string
 	// ContainerPath is the path as the container sees it when the file is
 	// on a root given to MarkContainer, "" otherwise (a mount of the
