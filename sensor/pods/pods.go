@@ -34,8 +34,9 @@ const (
 	logKeyError     = "error"
 )
 
-// ErrRunning is returned by Run when the Attributor is already running.
-var ErrRunning = errors.New("pods: attributor already running")
+// ErrRan is returned by Run when called a second time: an informer that
+// has stopped does not start again.
+var ErrRan = errors.New("pods: attributor already ran")
 
 // Options configures an Attributor.
 type Options struct {
@@ -106,7 +107,8 @@ type Attributor struct {
 	metrics  *podMetrics
 	factory  informers.SharedInformerFactory
 	informer cache.SharedIndexInformer
-	running  atomic.Bool
+	handler  cache.ResourceEventHandlerRegistration
+	ran      atomic.Bool
 
 	// dispatch serialises index changes with their callbacks, so that
 	// callbacks see events in the informer's order and a late OnContainer
@@ -147,8 +149,9 @@ func New(opts Options) *Attributor {
 		}),
 		informers.WithTransform(stripPod))
 	a.informer = a.factory.Core().V1().Pods().Informer()
-	// Registration on a fresh informer cannot fail.
-	_, _ = a.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	// Registration on a fresh informer cannot fail. Its HasSynced, not
+	// the informer's, says the handler has indexed the first list.
+	a.handler, _ = a.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { a.update(obj) },
 		UpdateFunc: func(_, obj any) { a.update(obj) },
 		DeleteFunc: a.delete,
@@ -168,20 +171,19 @@ func stripPod(obj any) (any, error) {
 
 // Run starts the informer, waits until it has listed this node's pods,
 // and returns nil when ctx is done, after stopping it. It returns an
-// error when the pods cannot be listed within a minute, and ErrRunning
-// when called while running.
+// error when the pods cannot be listed within a minute, and ErrRan
+// when called again.
 func (a *Attributor) Run(ctx context.Context) error {
-	if !a.running.CompareAndSwap(false, true) {
-		return ErrRunning
+	if !a.ran.CompareAndSwap(false, true) {
+		return ErrRan
 	}
-	defer a.running.Store(false)
 	ctx, cancel := context.WithCancel(ctx)
 	defer a.factory.Shutdown()
 	defer cancel()
 	a.factory.Start(ctx.Done())
 	syncCtx, syncCancel := context.WithTimeout(ctx, syncTimeout)
 	defer syncCancel()
-	if !cache.WaitForCacheSync(syncCtx.Done(), a.informer.HasSynced) {
+	if !cache.WaitForCacheSync(syncCtx.Done(), a.handler.HasSynced) {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -193,8 +195,9 @@ func (a *Attributor) Run(ctx context.Context) error {
 }
 
 // HasSynced reports whether the first list of this node's pods is
-// indexed. Until then Lookup misses containers that are running.
-func (a *Attributor) HasSynced() bool { return a.informer.HasSynced() }
+// indexed (and its callbacks called). Until then Lookup misses
+// containers that are running.
+func (a *Attributor) HasSynced() bool { return a.handler.HasSynced() }
 
 // Lookup returns the selector facts of the container with this id (bare
 // or with its runtime scheme). It reports false for an id no pod of this
@@ -213,8 +216,10 @@ func (a *Attributor) Lookup(containerID string) (*bundles.Container, bool) {
 
 // OnContainer registers f to be told when a container of this node
 // starts or goes. Calls are serial and in the informer's order; f runs on
-// the informer's goroutine and should not block for long. f is first
-// called with ContainerStarted for every container already running.
+// the informer's goroutine and should not block for long, nor call
+// OnContainer (it would wait for itself); Lookup and CgroupIDFor are
+// fine. f is first called with ContainerStarted for every container
+// already running.
 func (a *Attributor) OnContainer(f func(ContainerEvent)) {
 	a.dispatch.Lock()
 	defer a.dispatch.Unlock()
@@ -280,7 +285,12 @@ func (a *Attributor) apply(uid types.UID, next map[string]*entry) {
 	var events []ContainerEvent
 	a.mu.Lock()
 	for _, id := range a.byPod[uid] {
-		old := a.byID[id]
+		old, ok := a.byID[id]
+		// An id another pod took over since (a status naming a reused
+		// id) is that pod's to remove.
+		if !ok || old.ev.PodUID != uid {
+			continue
+		}
 		if _, kept := next[id]; !kept {
 			delete(a.byID, id)
 			if old.live {

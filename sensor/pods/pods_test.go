@@ -2,6 +2,7 @@ package pods
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -16,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/palisade-dev/palisade/bundles"
+	"github.com/palisade-dev/palisade/internal/metrics/metricstest"
 )
 
 const (
@@ -34,7 +37,12 @@ const wait = 10 * time.Second
 // callback feeding the returned channel.
 func start(t *testing.T, client kubernetes.Interface) (*Attributor, <-chan ContainerEvent) {
 	t.Helper()
-	a := New(Options{Client: client, NodeName: node, ClusterID: "c-1", ClusterName: "prod"})
+	return startWith(t, client, nil)
+}
+
+func startWith(t *testing.T, client kubernetes.Interface, reg prometheus.Registerer) (*Attributor, <-chan ContainerEvent) {
+	t.Helper()
+	a := New(Options{Client: client, NodeName: node, ClusterID: "c-1", ClusterName: "prod", Registerer: reg})
 	events := make(chan ContainerEvent, 64)
 	a.OnContainer(func(ev ContainerEvent) { events <- ev })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -165,7 +173,8 @@ func TestOtherNodesPodsAreNotAttributed(t *testing.T) {
 
 func TestContainerEventsFollowTheLifecycle(t *testing.T) {
 	client := fake.NewClientset()
-	a, events := start(t, client)
+	reg := prometheus.NewPedanticRegistry()
+	a, events := startWith(t, client, reg)
 	ctx := context.Background()
 	pods := client.CoreV1().Pods("shop")
 
@@ -243,6 +252,33 @@ func TestContainerEventsFollowTheLifecycle(t *testing.T) {
 	if _, ok := a.Lookup(idNew); ok {
 		t.Error("a deleted pod's container is still attributed")
 	}
+	for name, want := range map[string]float64{"started": 3, "gone": 3} {
+		if got := metricstest.Value(t, reg, metricEvents, map[string]string{labelEvent: name}); got != want {
+			t.Errorf("%s{%s=%q} = %v, want %v", metricEvents, labelEvent, name, got, want)
+		}
+	}
+	if got := metricstest.Value(t, reg, metricContainers, nil); got != 0 {
+		t.Errorf("%s = %v after the pod's deletion, want 0", metricContainers, got)
+	}
+}
+
+// BenchmarkLookup is the sensor's per-event cost of attribution.
+func BenchmarkLookup(b *testing.B) {
+	a := New(Options{Client: fake.NewClientset(), NodeName: node})
+	for i := range 200 {
+		p := pod(fmt.Sprintf("web-%d", i), node)
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{running("app", fmt.Sprintf("containerd://%064x", i), "nginx")}
+		a.update(p)
+	}
+	id := fmt.Sprintf("%064x", 100)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, ok := a.Lookup(id); !ok {
+				b.Fatal("not found")
+			}
+		}
+	})
 }
 
 func TestLateCallbackReplaysRunningContainers(t *testing.T) {
