@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/internal/metrics/metricstest"
@@ -329,5 +330,34 @@ func TestFindCgroupMatchesTheContainerNotItsMonitor(t *testing.T) {
 	}
 	if _, ok := a.CgroupIDFor(idNew); ok {
 		t.Error("CgroupIDFor of a container without a cgroup = true")
+	}
+}
+
+// Handlers called directly, for what a real watch rarely delivers: a
+// crash loop's status and a deletion seen only through a relist.
+func TestCrashLoopAndTombstone(t *testing.T) {
+	a := New(Options{Client: fake.NewClientset(), NodeName: node})
+	var got []string
+	a.OnContainer(func(ev ContainerEvent) { got = append(got, ev.Type.String()+" "+ev.ContainerID[:1]) })
+
+	p := pod("web-0", node)
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", ContainerID: "containerd://" + idApp,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
+	a.update(p)
+	if len(got) != 0 {
+		t.Fatalf("a crash loop's exited container started: %v", got)
+	}
+	if _, ok := a.Lookup(idApp); !ok {
+		t.Error("a crash loop's last container is not attributed (its late events are)")
+	}
+	p = p.DeepCopy()
+	p.Status.ContainerStatuses[0].State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	a.update(p)
+	a.delete(cache.DeletedFinalStateUnknown{Key: "shop/web-0", Obj: p})
+	if want := []string{"started 1", "gone 1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("events = %v, want %v", got, want)
+	}
+	if _, ok := a.Lookup(idApp); ok {
+		t.Error("a pod deleted during a relist is still attributed")
 	}
 }
