@@ -66,6 +66,9 @@ type Access struct {
 	TID int
 	// CgroupID is the id of the thread's cgroup v2 directory, the value
 	// BPF programs see; 0 when it could not be read (the thread exited).
+	// A host process that reaches the container's files through
+	// /proc/<pid>/root uses the marked mount too, so decide by CgroupID:
+	// the sensor never blocks a host process.
 	CgroupID uint64
 }
 
