@@ -17,6 +17,7 @@ import (
 	"github.com/palisade-dev/palisade/imageverify"
 	ivt "github.com/palisade-dev/palisade/imageverify/imageverifytest"
 	"github.com/palisade-dev/palisade/policy"
+	"github.com/palisade-dev/palisade/policytest"
 )
 
 // BenchmarkAdmissionVerifiedPod measures a whole review of a pod with
@@ -100,11 +101,7 @@ spec:
 	if err != nil {
 		tb.Fatal(err)
 	}
-	b, err := bundles.Build(repo, "c", "bench")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	eng, err := bundles.NewEngine(context.Background(), b)
+	eng, err := policytest.NewEngines(repo).For(context.Background(), "c")
 	if err != nil {
 		tb.Fatal(err)
 	}

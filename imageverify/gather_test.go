@@ -16,6 +16,7 @@ import (
 	"github.com/palisade-dev/palisade/imageverify"
 	ivt "github.com/palisade-dev/palisade/imageverify/imageverifytest"
 	"github.com/palisade-dev/palisade/policy"
+	"github.com/palisade-dev/palisade/policytest"
 )
 
 // gatherEngine is a bundle with the attestors release (signer's key) and
@@ -45,11 +46,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := bundles.Build(repo, "c", "rev1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := bundles.NewEngine(context.Background(), b)
+	eng, err := policytest.NewEngines(repo).For(context.Background(), "c")
 	if err != nil {
 		t.Fatal(err)
 	}

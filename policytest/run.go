@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/palisade-dev/palisade/bundles"
+	"github.com/palisade-dev/palisade/imageverify"
 	"github.com/palisade-dev/palisade/policy"
 )
 
@@ -207,7 +208,7 @@ func verificationFacts(images map[string]policy.TestImage) map[string]any {
 				vulns[i] = map[string]any{"id": v.ID, "severity": v.Severity}
 			}
 			attestations[scan.Attestor] = append(attestations[scan.Attestor], map[string]any{
-				"predicateType": VulnPredicateType,
+				"predicateType": imageverify.VulnPredicateType,
 				"predicate":     map[string]any{"scanner": map[string]any{"result": map[string]any{"vulnerabilities": vulns}}},
 				"timestamp":     scan.Finished,
 			})
@@ -216,7 +217,3 @@ func verificationFacts(images map[string]policy.TestImage) map[string]any {
 	}
 	return out
 }
-
-// VulnPredicateType is cosign's vulnerability attestation predicate type
-// (cosign attest --type vuln), which scanResults rules read.
-const VulnPredicateType = "https://cosign.sigstore.dev/attestation/vuln/v1"
