@@ -45,15 +45,9 @@ type NamespaceLister interface {
 	Get(name string) (*corev1.Namespace, error)
 }
 
-// ImageFactGatherer gathers the image verification facts that the
-// bundle's verification rules ask for (bundles.Engine.Wanted: image
-// reference → attestor names), using the registry credentials of the
-// object's imagePullSecrets in its namespace. It reports failures as facts
-// (the rules decide on them), so it returns no error.
-// *imageverify.Gatherer satisfies it.
-type ImageFactGatherer interface {
-	Gather(ctx context.Context, eng *bundles.Engine, wanted map[string][]string, namespace string, pullSecrets []string) map[string]any
-}
+// ImageFactGatherer gathers image verification facts; see
+// bundles.ImageFactGatherer.
+type ImageFactGatherer = bundles.ImageFactGatherer
 
 var (
 	_ EngineSource    = (*bundles.Client)(nil)
@@ -188,11 +182,9 @@ func (h *Handler) decide(ctx context.Context, req *bundles.Request) (*admissionv
 		return h.undecided(msgNoBundle), outcome{decision: DecisionError}
 	}
 	facts := bundles.Facts{Now: h.opts.Now(), NamespaceLabels: h.namespaceLabels(req.Namespace)}
-	var d *bundles.Decision
-	err := h.gather(ctx, eng, req, &facts)
-	if err == nil {
-		d, err = eng.Admission(ctx, req, facts)
-	}
+	d, err := eng.AdmissionVerified(ctx, req, facts, bundles.Verification{
+		Gatherer: h.opts.Images, Namespace: req.Namespace, PullSecrets: PullSecrets(req.Object),
+	})
 	if err != nil {
 		h.log.Error("admission evaluation failed", keyUID, req.UID, keyRevision, eng.Revision(), keyError, err.Error())
 		return h.undecided(fmt.Sprintf(msgEvalFailed, eng.Revision())), outcome{decision: DecisionError, revision: eng.Revision()}
@@ -205,25 +197,6 @@ func (h *Handler) decide(ctx context.Context, req *bundles.Request) (*admissionv
 		out.decision = DecisionDenied
 	}
 	return response(d), out
-}
-
-// gather fills facts.Verification with what the bundle's verification
-// rules ask about the request's images; nothing when the bundle has no
-// such rules, no rule selects an image, or no gatherer is configured.
-func (h *Handler) gather(ctx context.Context, eng *bundles.Engine, req *bundles.Request, facts *bundles.Facts) error {
-	if !eng.Verifies() || h.opts.Images == nil {
-		return nil
-	}
-	input, err := eng.AdmissionInput(req, *facts)
-	if err != nil {
-		return err
-	}
-	wanted, err := eng.Wanted(ctx, input)
-	if err != nil || len(wanted) == 0 {
-		return err
-	}
-	facts.Verification = h.opts.Images.Gather(ctx, eng, wanted, req.Namespace, PullSecrets(req.Object))
-	return nil
 }
 
 // namespaceLabels returns the labels of a namespace, nil for cluster-scoped

@@ -833,3 +833,40 @@ func TestVerificationFacts(t *testing.T) {
 		t.Errorf("wanted for a pod without release images: %v, %v", wanted, err)
 	}
 }
+
+// fakeGatherer records what it was asked and answers with fixed facts.
+type fakeGatherer struct {
+	facts map[string]any
+	asked []map[string][]string
+	ns    string
+	pulls []string
+}
+
+func (g *fakeGatherer) Gather(_ context.Context, _ *bundles.Engine, wanted map[string][]string, namespace string, pullSecrets []string) map[string]any {
+	g.asked, g.ns, g.pulls = append(g.asked, wanted), namespace, pullSecrets
+	return g.facts
+}
+
+// AdmissionVerified asks the gatherer for what the rules want, once, and
+// decides on its answer; a request no rule selects asks nothing.
+func TestAdmissionVerifiedGathersWhatTheRulesWant(t *testing.T) {
+	eng := mustEngine(t, prodEngine)
+	const release = "ghcr.io/acme/release/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	req := create(workload("Deployment", "default", "web", appendTo("containers", compliantContainer("release", release))))
+	g := &fakeGatherer{facts: map[string]any{release: map[string]any{"signatures": map[string]any{"acme_release": map[string]any{"verified": false}}}}}
+	v := bundles.Verification{Gatherer: g, Namespace: "default", PullSecrets: []string{"regcred"}}
+	d, err := eng.AdmissionVerified(context.Background(), req, bundles.Facts{Now: now}, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.asked) != 1 || !reflect.DeepEqual(g.asked[0], map[string][]string{release: {"acme_release", "acme_scanner"}}) || g.ns != "default" || !slices.Equal(g.pulls, []string{"regcred"}) {
+		t.Fatalf("gatherer asked %v in %q with %v", g.asked, g.ns, g.pulls)
+	}
+	if d.Allowed {
+		t.Errorf("unsigned release image allowed: %+v", d.Violations)
+	}
+	g.asked = nil
+	if _, err := eng.AdmissionVerified(context.Background(), create(typicalPod()), bundles.Facts{Now: now}, v); err != nil || len(g.asked) != 0 {
+		t.Errorf("a pod no rule selects: asked %v, err %v", g.asked, err)
+	}
+}

@@ -139,13 +139,13 @@ func decide(ctx context.Context, eng *bundles.Engine, images ImageFactGatherer, 
 		r.err = err
 		return r
 	}
+	v := bundles.Verification{Gatherer: images, Namespace: p.Namespace}
 	if images != nil && eng.Verifies() {
-		if err := gather(ctx, eng, images, p, obj, &facts); err != nil {
-			r.err = err
-			return r
+		for _, s := range p.Spec.ImagePullSecrets {
+			v.PullSecrets = append(v.PullSecrets, s.Name)
 		}
 	}
-	d, err := eng.Continuous(ctx, obj, facts)
+	d, err := eng.ContinuousVerified(ctx, obj, facts, v)
 	if err != nil {
 		r.err = err
 		return r
@@ -156,25 +156,6 @@ func decide(ctx context.Context, eng *bundles.Engine, images ImageFactGatherer, 
 	})
 	r.action = strongest(r.violations)
 	return r
-}
-
-// gather fills facts.Verification with what the verification rules ask
-// about the pod's images, as admission does.
-func gather(ctx context.Context, eng *bundles.Engine, images ImageFactGatherer, p *corev1.Pod, obj map[string]any, facts *bundles.Facts) error {
-	input, err := eng.ContinuousInput(obj, *facts)
-	if err != nil {
-		return err
-	}
-	wanted, err := eng.Wanted(ctx, input)
-	if err != nil || len(wanted) == 0 {
-		return err
-	}
-	secrets := make([]string, 0, len(p.Spec.ImagePullSecrets))
-	for _, s := range p.Spec.ImagePullSecrets {
-		secrets = append(secrets, s.Name)
-	}
-	facts.Verification = images.Gather(ctx, eng, wanted, p.Namespace, secrets)
-	return nil
 }
 
 // podObject converts an informer's pod into the object Rego reads.

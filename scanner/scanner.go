@@ -87,15 +87,9 @@ type EngineSource interface {
 
 var _ EngineSource = (*bundles.Client)(nil)
 
-// ImageFactGatherer gathers the image verification facts that the
-// bundle's verification rules ask for (bundles.Engine.Wanted: image
-// reference → attestor names), with the registry credentials of the pod's
-// imagePullSecrets in its namespace. It reports failures as facts (the
-// rules decide on them), so it returns no error. It is the seam admission
-// uses too, so that a scan decides on the facts admission decided on.
-type ImageFactGatherer interface {
-	Gather(ctx context.Context, eng *bundles.Engine, wanted map[string][]string, namespace string, pullSecrets []string) map[string]any
-}
+// ImageFactGatherer gathers image verification facts, as admission does;
+// see bundles.ImageFactGatherer.
+type ImageFactGatherer = bundles.ImageFactGatherer
 
 // Options configure a Scanner.
 type Options struct {
