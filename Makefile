@@ -16,7 +16,7 @@ FUZZTIME_SLOW ?= 10000x
 # Rego coverage floor (percent) enforced by `make test`.
 REGO_COVERAGE ?= 90
 
-.PHONY: all build test test-go test-rego test-policies fuzz generate verify lint demo demo-down demo-offline bench bench-admission clean
+.PHONY: all build test test-go test-rego test-policies fuzz generate verify lint demo demo-down demo-offline bench bench-admission bench-sensor clean
 
 all: build
 
@@ -89,6 +89,15 @@ bench:
 BENCH_DURATION ?= 2s
 bench-admission:
 	$(GO) run ./bench/admission -duration $(BENCH_DURATION)
+
+# Node runtime sensor benchmark (bench/sensor): spawn and open loops in a
+# runc container with no sensor, the sensor, and the sensor with 100 rules;
+# ring buffer events/s and drops; native matcher vs Rego per event. Needs
+# root, runc and busybox-static (hack/install-runtime-deps.sh). About a
+# minute; flags through SENSOR_BENCH_FLAGS (e.g. -rounds 9).
+SENSOR_BENCH_FLAGS ?=
+bench-sensor:
+	$(GO) run ./bench/sensor $(SENSOR_BENCH_FLAGS)
 
 # kube-apiserver, kubectl and etcd for test/cluster and hack/cluster-up.sh,
 # built from the Go module proxy into $HOME/.cache/palisade (about 8

@@ -1,0 +1,141 @@
+// Command sensor is the node runtime sensor's benchmark harness (issue 6):
+// in one run, side by side, a spawn loop and an open loop inside a real
+// runc container with no sensor, with the sensor watching the container,
+// and with every event also decided by a 100-rule matcher; the ring
+// buffer's throughput with its drops; and the native matcher against Rego
+// per event. It prints a markdown table.
+//
+// It needs root, runc and busybox-static, like the sensor's tests. The
+// containers come from test/runtime, whose API takes a testing.TB: the
+// program passes it harnessTB (tb.go), and the package's test passes its
+// own *testing.T, so both run the same code.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/palisade-dev/palisade/bundles"
+)
+
+// config is the run length: iterations per loop and round, rounds,
+// pipeline events, and time per decider.
+type config struct {
+	Spawns, Opens, Rounds, Events int
+	MatchTime                     time.Duration
+}
+
+func main() {
+	if n := os.Getenv(genEnv); n != "" {
+		os.Exit(generate(n))
+	}
+	var cfg config
+	flag.IntVar(&cfg.Spawns, "spawns", 2000, "fork+exec iterations per spawn loop")
+	flag.IntVar(&cfg.Opens, "opens", 20000, "open+close iterations per open loop")
+	flag.IntVar(&cfg.Rounds, "rounds", 5, "rounds of every scenario (the table shows medians)")
+	flag.IntVar(&cfg.Events, "events", 1000000, "events through the ring buffer")
+	flag.DurationVar(&cfg.MatchTime, "match-time", 2*time.Second, "time per decider (native, Rego)")
+	flag.Parse()
+	tb, err := newHarnessTB()
+	if err != nil {
+		log.Fatal(err)
+	}
+	rep, err := run(tb, cfg)
+	if cerr := tb.close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	rep.write(os.Stdout)
+}
+
+// report is everything one run measured.
+type report struct {
+	cfg         config
+	elapsed     time.Duration
+	spawn, open [scenarios]loopStats
+	loopDrops   uint64
+	pipe        pipelineResult
+	rules       matchResult
+	sampled     int
+}
+
+// run measures everything once. A harnessTB's Fatalf is recovered into
+// the returned error; a *testing.T's ends the test as usual.
+func run(tb testing.TB, cfg config) (rep *report, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(fatal)
+			if !ok {
+				panic(r)
+			}
+			err = errors.New(f.msg)
+		}
+	}()
+	if cfg.Spawns <= 0 || cfg.Opens <= 0 || cfg.Rounds <= 0 || cfg.Events <= 0 || cfg.MatchTime <= 0 {
+		return nil, fmt.Errorf("every count and duration must be positive: %+v", cfg)
+	}
+	start := time.Now()
+	repo, err := rulesRepo(tb.TempDir())
+	if err != nil {
+		return nil, fmt.Errorf("write rules: %w", err)
+	}
+	ds, err := newDeciders(repo, benchCluster)
+	if err != nil {
+		return nil, err
+	}
+	rep = &report{cfg: cfg}
+	var sample []bundles.RuntimeEvent
+	rep.spawn, rep.open, rep.loopDrops, sample = loops(tb, cfg, &ds)
+	rep.sampled = len(sample)
+	rep.pipe = pipeline(tb, cfg.Events)
+	if rep.rules, err = compareMatch(ds, sample, cfg.MatchTime); err != nil {
+		return nil, fmt.Errorf("100 rules: %w", err)
+	}
+	rep.elapsed = time.Since(start)
+	return rep, nil
+}
+
+func (r *report) write(w io.Writer) {
+	fmt.Fprintf(w, "Node runtime sensor, %d CPUs, %s total: loops of %d spawns and %d opens in a runc busybox container, %d rounds (medians; scenarios rotate per round); %d pipeline events; %v per decider.\n\n",
+		runtime.NumCPU(), r.elapsed.Round(time.Second), r.cfg.Spawns, r.cfg.Opens, r.cfg.Rounds, r.cfg.Events, r.cfg.MatchTime)
+	fmt.Fprintln(w, "| loop | scenario | per iteration | ratio to no sensor | events / iteration | unmatched events |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")
+	for _, l := range []struct {
+		name   string
+		st     *[scenarios]loopStats
+		target string
+	}{{"spawn (fork+exec /bin/true)", &r.spawn, " (target ≤ 1.05)"}, {"open (write-open+close)", &r.open, ""}} {
+		base := l.st[noSensor].median()
+		for s := range scenarios {
+			st := &l.st[s]
+			m := st.median()
+			ratio, perIter, unmatched := "1.00", "n/a", "n/a"
+			if s != noSensor {
+				ratio = fmt.Sprintf("%.2f%s", float64(m)/float64(base), l.target)
+				perIter = fmt.Sprintf("%.2f", float64(st.events)/float64(st.iterations))
+			}
+			if s == matching {
+				unmatched = fmt.Sprint(st.unmatched)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", l.name, scenarioNames[s], us(m), ratio, perIter, unmatched)
+		}
+	}
+	fmt.Fprintf(w, "\nDrops during the loops: %d.\n\n", r.loopDrops)
+	fmt.Fprintln(w, "| pipeline | events | time | events/s (target ≥ 200k) | drops (target 0) |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	fmt.Fprintf(w, "| ring buffer → Events | %d | %v | %.0f | %d |\n\n", r.pipe.Events, r.pipe.Elapsed.Round(time.Millisecond), float64(r.pipe.Events)/r.pipe.Elapsed.Seconds(), r.pipe.Drops)
+	fmt.Fprintln(w, "| decider | events | native ns/event | Rego ns/event | Rego / native (target ≥ 50) |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	fmt.Fprintf(w, "| %d rules, the loops' own events | %d | %.0f | %.0f | %.0f× |\n", ruleCount, r.rules.Events, r.rules.NativeNs, r.rules.RegoNs, r.rules.RegoNs/r.rules.NativeNs)
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/1e3) }
