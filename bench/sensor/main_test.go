@@ -1,0 +1,64 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain makes the test binary the pipeline's load generator when
+// pipeline re-executes it, as main does for the program.
+func TestMain(m *testing.M) {
+	if n := os.Getenv(genEnv); n != "" {
+		os.Exit(generate(n))
+	}
+	os.Exit(m.Run())
+}
+
+// A very short run proves that the harness works end to end: it needs
+// root, runc and busybox-static and fails without them, as the sensor's
+// tests do. The numbers of so short a run are noise; what is checked is
+// that every part measured something and that the events are accounted.
+func TestShortRun(t *testing.T) {
+	cfg := config{Spawns: 20, Opens: 200, Rounds: 1, Events: 20000, MatchTime: 50 * time.Millisecond, Examples: "../../policies-example"}
+	rep, err := run(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := range scenarios {
+		for _, st := range []loopStats{rep.spawn[s], rep.open[s]} {
+			if len(st.perIter) != cfg.Rounds {
+				t.Errorf("%s: %d rounds measured, want %d", scenarioNames[s], len(st.perIter), cfg.Rounds)
+			}
+		}
+		if s == noSensor {
+			continue
+		}
+		// A fork and an exec per spawn, a modifyFile per open, unless
+		// the kernel counted drops.
+		if rep.loopDrops == 0 && (rep.spawn[s].events < uint64(2*cfg.Spawns) || rep.open[s].events < uint64(cfg.Opens)) {
+			t.Errorf("%s: %d spawn events for %d spawns, %d open events for %d opens, no drops",
+				scenarioNames[s], rep.spawn[s].events, cfg.Spawns, rep.open[s].events, cfg.Opens)
+		}
+	}
+	if u := rep.spawn[matching].unmatched + rep.open[matching].unmatched; u != 0 {
+		t.Errorf("%d events no rule matched; every event should match", u)
+	}
+	if rep.pipe.Events+int(rep.pipe.Drops) < cfg.Events {
+		t.Errorf("pipeline: %d delivered + %d dropped, want %d", rep.pipe.Events, rep.pipe.Drops, cfg.Events)
+	}
+	for _, m := range []matchResult{rep.rules, rep.example} {
+		if m.Events == 0 || m.NativeNs <= 0 || m.RegoNs <= 0 {
+			t.Errorf("matcher comparison measured nothing: %+v", m)
+		}
+	}
+	var out strings.Builder
+	rep.write(&out)
+	for _, want := range []string{"| spawn (fork+exec /bin/true) | sensor + 100 rules |", "| ring buffer → Events |", "| policies-example, cluster prod |"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	t.Log("\n" + out.String())
+}
