@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// BPF LSM: the preferred backend. Each hook runs before the operation and
+// denies it with -EPERM, so the caller's syscall fails; nothing has
+// happened yet.
+//
+//   file_open            write-open of a blocked path (exact or prefix);
+//                        marks the inode when drift prevention is on
+//   path_mknod           creating a file at a blocked write path
+//                        (open(O_CREAT) passes here before file_open)
+//   bprm_check_security  exec of a blocked path, or of an inode marked as
+//                        written inside a drift-prevention cgroup
+//   path_unlink          unlink of a blocked path
+//   path_chmod           chmod adding an exec bit to a regular file in a
+//                        drift-prevention cgroup
+//
+// Decisions go by the current task's cgroup id: a cgroup not in `cgroups`
+// (the host, any unwatched container) pays one hash lookup per hook.
+// Paths are built as the task sees them (up to its root, like d_path) and
+// looked up in one LPM trie keyed by (op, cgroup id, path bytes): an exact
+// rule's prefix includes the path's NUL, a directory rule ("/etc/") stops
+// before it.
+
+#include "../../bpf/vmlinux.h"
+#include "lsm_types.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define EPERM 1
+#define FMODE_WRITE 0x2
+#define S_IFMT 0170000
+#define S_IFREG 0100000
+#define S_IXUGO 0111
+
+// Path bytes in a rule key, NUL included: the trie's data (op, cgroup id,
+// path) must fit the kernel's 256-byte LPM limit.
+#define PATH_KEY 240
+#define NAME_MAX 255
+// Build area, as in execkill.c: positions are masked with BUILD-1 and a
+// component adds at most NAME_MAX bytes.
+#define BUILD 512
+#define MAX_DEPTH 32
+
+// Per-cgroup flags, the value of `cgroups`.
+#define CG_WATCHED 1
+#define CG_DRIFT 2
+#define CG_EXEC 4
+#define CG_WRITE 8
+#define CG_DELETE 16
+
+// Rule operations, the key's op; also the index of `denials` (with
+// DENY_CHMOD and DENY_DRIFT, which have no rules).
+enum op {
+	OP_EXEC = 0,
+	OP_WRITE = 1,
+	OP_DELETE = 2,
+	DENY_CHMOD = 3,
+	DENY_DRIFT = 4,
+	DENY_KINDS = 5,
+};
+
+struct rule_key {
+	u32 prefixlen;
+	u32 op;
+	u64 cgroup_id;
+	char path[PATH_KEY];
+};
+
+struct scratch {
+	struct rule_key key;
+	char build[2 * BUILD];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64);
+	__type(value, u32);
+} cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct rule_key);
+	__type(value, u8);
+} rules SEC(".maps");
+
+// Inodes written by a task of a drift-prevention cgroup: value is 1.
+struct {
+	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, u8);
+} marks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DENY_KINDS);
+	__type(key, u32);
+	__type(value, u64);
+} denials SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+struct walk {
+	struct dentry *dentry;
+	struct vfsmount *vmnt;
+	struct mount *mnt;
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
+	struct scratch *s;
+	u32 pos;
+	bool done;
+};
+
+// walk_step prepends one component or crosses a mount, as execkill.c's.
+static long walk_step(u32 i, void *ctx)
+{
+	struct walk *w = ctx;
+	struct scratch *s = w->s;
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vmnt = w->vmnt;
+	struct mount *mnt = w->mnt;
+	if (dentry == w->root_dentry && vmnt == w->root_mnt) {
+		w->done = true;
+		return 1;
+	}
+	struct dentry *mnt_root = BPF_CORE_READ(vmnt, mnt_root);
+	if (dentry == mnt_root) {
+		struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+		if (parent == mnt) {
+			w->done = true;
+			return 1;
+		}
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = parent;
+		w->vmnt = (void *)parent + bpf_core_field_offset(struct mount, mnt);
+		return 0;
+	}
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	if (parent == dentry) {
+		w->done = true;
+		return 1;
+	}
+	u32 len = BPF_CORE_READ(dentry, d_name.len) & NAME_MAX;
+	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	u32 pos = w->pos & (BUILD - 1);
+	if (pos <= len + 1)
+		return 1; // too long for a key: leaves done false
+	pos -= len;
+	bpf_probe_read_kernel(&s->build[pos & (BUILD - 1)], len, name);
+	pos -= 1;
+	s->build[pos & (BUILD - 1)] = '/';
+	w->pos = pos;
+	w->dentry = parent;
+	return 0;
+}
+
+// lookup builds the path of dentry on vmnt as the current task sees it and
+// reports whether the trie holds a rule of op for the cgroup covering it.
+// A path deeper or longer than a key matches nothing.
+static bool lookup(u64 cg, enum op op, struct dentry *dentry, struct vfsmount *vmnt)
+{
+	u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return false;
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct walk w = {
+		.dentry = dentry,
+		.vmnt = vmnt,
+		.mnt = (void *)vmnt - bpf_core_field_offset(struct mount, mnt),
+		.root_dentry = BPF_CORE_READ(task, fs, root.dentry),
+		.root_mnt = BPF_CORE_READ(task, fs, root.mnt),
+		.s = s,
+		.pos = PATH_KEY - 1, // the path ends before the key's last byte: NUL
+	};
+	bpf_loop(MAX_DEPTH, walk_step, &w, 0);
+	if (!w.done)
+		return false;
+	u32 pos = w.pos & (BUILD - 1);
+	if (pos >= PATH_KEY - 1)
+		return false; // "/" itself: no rule names it
+	s->key.prefixlen = (sizeof(s->key) - sizeof(s->key.prefixlen)) * 8;
+	s->key.op = op;
+	s->key.cgroup_id = cg;
+	__builtin_memset(s->key.path, 0, PATH_KEY);
+	// PATH_KEY is no power of two, so the length is bounded by a test
+	// the verifier follows, not by a mask.
+	u32 len = PATH_KEY - 1 - pos;
+	if (len > PATH_KEY - 1)
+		return false;
+	bpf_probe_read_kernel(s->key.path, len, &s->build[pos & (BUILD - 1)]);
+	return bpf_map_lookup_elem(&rules, &s->key) != 0;
+}
+
+static int deny(u32 kind)
+{
+	u64 *n = bpf_map_lookup_elem(&denials, &kind);
+	if (n)
+		*n += 1;
+	return -EPERM;
+}
+
+static u32 cgroup_flags(u64 cg)
+{
+	u32 *f = bpf_map_lookup_elem(&cgroups, &cg);
+	return f ? *f : 0;
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(palisade_file_open, struct file *file, int ret)
+{
+	if (ret)
+		return ret;
+	u64 cg = bpf_get_current_cgroup_id();
+	u32 flags = cgroup_flags(cg);
+	if (!flags || !(file->f_mode & FMODE_WRITE))
+		return 0;
+	if ((flags & CG_WRITE) && lookup(cg, OP_WRITE, file->f_path.dentry, file->f_path.mnt))
+		return deny(OP_WRITE);
+	if (flags & CG_DRIFT) {
+		u8 *m = bpf_inode_storage_get(&marks, file->f_inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (m)
+			*m = 1;
+	}
+	return 0;
+}
+
+SEC("lsm/path_mknod")
+int BPF_PROG(palisade_path_mknod, const struct path *dir, struct dentry *dentry, umode_t mode,
+	     unsigned int dev, int ret)
+{
+	if (ret)
+		return ret;
+	u64 cg = bpf_get_current_cgroup_id();
+	if (!(cgroup_flags(cg) & CG_WRITE))
+		return 0;
+	if (lookup(cg, OP_WRITE, dentry, BPF_CORE_READ(dir, mnt)))
+		return deny(OP_WRITE);
+	return 0;
+}
+
+SEC("lsm/bprm_check_security")
+int BPF_PROG(palisade_bprm_check, struct linux_binprm *bprm, int ret)
+{
+	if (ret)
+		return ret;
+	u64 cg = bpf_get_current_cgroup_id();
+	u32 flags = cgroup_flags(cg);
+	if (!flags)
+		return 0;
+	struct file *f = bprm->file;
+	if (flags & CG_DRIFT) {
+		u8 *m = bpf_inode_storage_get(&marks, f->f_inode, 0, 0);
+		if (m && *m)
+			return deny(DENY_DRIFT);
+	}
+	if ((flags & CG_EXEC) && lookup(cg, OP_EXEC, f->f_path.dentry, f->f_path.mnt))
+		return deny(OP_EXEC);
+	return 0;
+}
+
+SEC("lsm/path_unlink")
+int BPF_PROG(palisade_path_unlink, const struct path *dir, struct dentry *dentry, int ret)
+{
+	if (ret)
+		return ret;
+	u64 cg = bpf_get_current_cgroup_id();
+	if (!(cgroup_flags(cg) & CG_DELETE))
+		return 0;
+	if (lookup(cg, OP_DELETE, dentry, BPF_CORE_READ(dir, mnt)))
+		return deny(OP_DELETE);
+	return 0;
+}
+
+SEC("lsm/path_chmod")
+int BPF_PROG(palisade_path_chmod, const struct path *path, umode_t mode, int ret)
+{
+	if (ret)
+		return ret;
+	u64 cg = bpf_get_current_cgroup_id();
+	if (!(cgroup_flags(cg) & CG_DRIFT))
+		return 0;
+	struct dentry___lsm *d = (void *)BPF_CORE_READ(path, dentry);
+	umode_t old = BPF_CORE_READ(d, d_inode, i_mode);
+	if ((old & S_IFMT) == S_IFREG && (mode & S_IXUGO & ~old))
+		return deny(DENY_CHMOD);
+	return 0;
+}

@@ -1,0 +1,172 @@
+package enforce
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// guestCgroup is the "container" inside the VM: a cgroup2 directory that
+// each scenario's shell moves itself into before running its commands.
+const guestCgroup = "/sys/fs/cgroup/palisade-lsm"
+
+// inCgroup runs script with busybox sh in the container cgroup and
+// returns its combined output and error.
+func inCgroup(script string) (string, error) {
+	out, err := exec.Command("/bin/sh", "-c",
+		"echo $$ > "+guestCgroup+"/cgroup.procs || exit 99\n"+script).CombinedOutput()
+	return string(out), err
+}
+
+// onHost runs script with busybox sh in the root cgroup: the node's own
+// processes, which must never be denied.
+func onHost(script string) (string, error) {
+	out, err := exec.Command("/bin/sh", "-c", script).CombinedOutput()
+	return string(out), err
+}
+
+func mustWrite(t *testing.T, path string, data []byte, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testLSMGuest is TestLSMInVM inside the guest: it runs as root in the
+// root cgroup of Debian's 6.1 kernel, with bpf in the LSM list.
+func testLSMGuest(t *testing.T) {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		t.Fatalf("remove memlock limit: %v", err)
+	}
+	if err := os.Mkdir(guestCgroup, 0o755); err != nil {
+		t.Fatalf("create the container cgroup: %v", err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(guestCgroup, &st); err != nil {
+		t.Fatal(err)
+	}
+	cg := st.Ino // the cgroup id is the directory's inode number
+
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, "/etc/palisade/conf", []byte("a\n"), 0o644)
+	mustWrite(t, "/srv/keep", []byte("k\n"), 0o644)
+	mustWrite(t, "/srv/other", []byte("o\n"), 0o644)
+	mustWrite(t, "/srv/blocked/true", busybox, 0o755) // exec blocked by path
+	mustWrite(t, "/srv/mod/true", busybox, 0o755)     // modified in the container
+	mustWrite(t, "/tmp/script", []byte("#!/bin/sh\necho ran\n"), 0o644)
+
+	l, err := LoadLSM()
+	if err != nil {
+		t.Fatalf("LoadLSM in the guest: %v", err)
+	}
+	defer l.Close()
+	for _, step := range []error{
+		l.Watch(cg),
+		l.DriftPrevention(cg, true),
+		l.BlockWrite(cg, "/etc/"),
+		l.BlockDelete(cg, "/srv/keep"),
+		l.BlockExec(cg, "/srv/blocked/true"),
+	} {
+		if step != nil {
+			t.Fatalf("add rule: %v", step)
+		}
+	}
+	if err := l.BlockExec(cg, "relative"); !errors.Is(err, ErrNotAbsolute) {
+		t.Errorf("BlockExec(relative) = %v, want ErrNotAbsolute", err)
+	}
+	if err := l.BlockWrite(cg, "/"+strings.Repeat("x", maxLSMPath)); !errors.Is(err, ErrPathTooLong) {
+		t.Errorf("BlockWrite(too long) = %v, want ErrPathTooLong", err)
+	}
+
+	// denied: each script fails in the container; allowed: each succeeds.
+	type check struct {
+		name, script string
+		host         bool // run in the root cgroup instead
+		wantOK       bool
+	}
+	run := func(t *testing.T, checks []check) {
+		for _, c := range checks {
+			run := inCgroup
+			if c.host {
+				run = onHost
+			}
+			out, err := run(c.script)
+			switch {
+			case c.wantOK && err != nil:
+				t.Errorf("%s: %v, want success; output:\n%s", c.name, err, out)
+			case !c.wantOK && err == nil:
+				t.Errorf("%s: succeeded, want denial; output:\n%s", c.name, out)
+			case !c.wantOK && !strings.Contains(out, "not permitted") && !strings.Contains(out, "denied"):
+				t.Errorf("%s: failed without EPERM in its output:\n%s", c.name, out)
+			default:
+				t.Logf("%s: ok (err %v) %s", c.name, err, strings.TrimSpace(out))
+			}
+		}
+	}
+
+	t.Run("attached", func(t *testing.T) {
+		run(t, []check{
+			{name: "a binary copied into /tmp is written", script: "cp /bin/busybox /tmp/true", wantOK: true},
+			{name: "exec of a binary written into /tmp is denied (drift)", script: "/tmp/true true"},
+			{name: "the host may exec that binary", script: "/tmp/true true", host: true, wantOK: true},
+			{name: "an existing executable is appended to", script: "echo >> /srv/mod/true", wantOK: true},
+			{name: "exec of a modified executable is denied (drift)", script: "/srv/mod/true true"},
+			{name: "an executable the container never wrote runs", script: "/bin/busybox true", wantOK: true},
+			{name: "chmod +x is denied", script: "chmod +x /tmp/script"},
+			{name: "chmod without an exec bit is allowed", script: "chmod 600 /tmp/script", wantOK: true},
+			{name: "write under /etc is denied", script: "echo b >> /etc/palisade/conf"},
+			{name: "creating a file under /etc is denied", script: "echo b > /etc/palisade/new"},
+			{name: "reading under /etc is allowed", script: "cat /etc/palisade/conf", wantOK: true},
+			{name: "write outside /etc is allowed", script: "echo b > /tmp/data", wantOK: true},
+			{name: "the host may write under /etc", script: "echo host >> /etc/palisade/conf", host: true, wantOK: true},
+			{name: "delete of a blocked path is denied", script: "rm /srv/keep"},
+			{name: "delete of another path is allowed", script: "rm /srv/other", wantOK: true},
+			{name: "exec of a blocked path is denied", script: "/srv/blocked/true true"},
+		})
+		d, err := l.Denials()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("denials: %+v", d)
+		if d.Drift < 2 || d.Chmod < 1 || d.Write < 2 || d.Delete < 1 || d.Exec < 1 {
+			t.Errorf("denials = %+v, want drift ≥ 2, chmod, write ≥ 2, delete, exec ≥ 1", d)
+		}
+	})
+	if _, err := os.Stat("/etc/palisade/new"); err == nil {
+		t.Error("the denied create left /etc/palisade/new behind")
+	}
+	if t.Failed() {
+		return
+	}
+
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := l.Watch(cg); !errors.Is(err, ErrClosed) {
+		t.Errorf("Watch after Close = %v, want ErrClosed", err)
+	}
+	t.Run("detached", func(t *testing.T) {
+		run(t, []check{
+			{name: "exec of the binary written into /tmp runs", script: "/tmp/true true", wantOK: true},
+			{name: "exec of the modified executable runs", script: "/srv/mod/true true", wantOK: true},
+			{name: "chmod +x works", script: "chmod +x /tmp/script && /tmp/script", wantOK: true},
+			{name: "write under /etc works", script: "echo c >> /etc/palisade/conf && echo c > /etc/palisade/new", wantOK: true},
+			{name: "delete works", script: "rm /srv/keep", wantOK: true},
+			{name: "exec of the blocked path runs", script: "/srv/blocked/true true", wantOK: true},
+		})
+	})
+	fmt.Println("BPF LSM denied drift, chmod +x, /etc writes, delete and exec in the cgroup, and nothing after Close")
+}

@@ -1,0 +1,56 @@
+package enforce
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/palisade-dev/palisade/test/vm"
+)
+
+// TestLoadLSMReportsTheKernelsRefusal: the build host's kernel refuses
+// every trampoline program, so LoadLSM must fail there with EPERM and say
+// which step failed, leaving nothing attached. Inside the VM the same
+// binary runs TestLSMInVM instead.
+func TestLoadLSMReportsTheKernelsRefusal(t *testing.T) {
+	if os.Getenv(vm.EnvGuest) == "1" {
+		return // the guest's kernel accepts LSM programs: TestLSMInVM checks them
+	}
+	l, err := LoadLSM()
+	if err == nil {
+		l.Close()
+		t.Fatal("LoadLSM succeeded on the build host, whose kernel refuses LSM programs; run the LSM tests here too")
+	}
+	if !errors.Is(err, unix.EPERM) {
+		t.Fatalf("LoadLSM error = %v, want one wrapping EPERM", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "lsm") || strings.Contains(msg, "memlock") {
+		t.Errorf("LoadLSM error %q should name the LSM step and not suggest memlock", msg)
+	}
+	t.Logf("host refuses LSM as expected: %v", err)
+}
+
+// TestLSMInVM boots Debian's 6.1 kernel (test/vm) and runs this package's
+// test binary there with -test.run TestLSMInVM: inside the guest the test
+// runs the scenarios of lsm_guest_test.go against real BPF LSM hooks.
+func TestLSMInVM(t *testing.T) {
+	if os.Getenv(vm.EnvGuest) == "1" {
+		testLSMGuest(t)
+		return
+	}
+	t.Parallel()
+	bin := vm.BuildTest(t, "../enforce") // named enforce.test in the guest
+	r := vm.Run(t, vm.Options{
+		Binary:  bin,
+		Args:    []string{"-test.run", "^TestLSMInVM$", "-test.v"},
+		Timeout: 2 * time.Minute,
+	})
+	t.Logf("guest output:\n%s", r.Output)
+	if r.ExitCode != 0 || !strings.Contains(r.Output, "--- PASS: TestLSMInVM") {
+		t.Fatalf("LSM tests in the VM failed (exit %d)", r.ExitCode)
+	}
+}
