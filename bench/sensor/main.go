@@ -19,6 +19,8 @@ import (
 	"log"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +67,7 @@ func main() {
 // report is everything one run measured.
 type report struct {
 	cfg            config
+	loadavg        string // /proc/loadavg's 1-minute figure at the start: others' work shares the CPUs
 	elapsed        time.Duration
 	spawn, open    [scenarios]loopStats
 	loopDrops      uint64
@@ -88,6 +91,12 @@ func run(tb testing.TB, cfg config) (rep *report, err error) {
 		return nil, fmt.Errorf("every count and duration must be positive: %+v", cfg)
 	}
 	start := time.Now()
+	rep = &report{cfg: cfg, loadavg: "unknown"}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			rep.loadavg = f[0]
+		}
+	}
 	repo, err := rulesRepo(tb.TempDir())
 	if err != nil {
 		return nil, fmt.Errorf("write rules: %w", err)
@@ -96,7 +105,6 @@ func run(tb testing.TB, cfg config) (rep *report, err error) {
 	if err != nil {
 		return nil, err
 	}
-	rep = &report{cfg: cfg}
 	var sample []bundles.RuntimeEvent
 	rep.spawn, rep.open, rep.loopDrops, sample = loops(tb, cfg, &ds)
 	rep.pipe = pipeline(tb, cfg.Events)
@@ -119,10 +127,10 @@ func run(tb testing.TB, cfg config) (rep *report, err error) {
 }
 
 func (r *report) write(w io.Writer) {
-	fmt.Fprintf(w, "Node runtime sensor, %d CPUs, %s total: loops of %d spawns and %d opens in a runc busybox container, %d rounds (medians; scenarios rotate per round); %d pipeline events; %v per decider.\n\n",
-		runtime.NumCPU(), r.elapsed.Round(time.Second), r.cfg.Spawns, r.cfg.Opens, r.cfg.Rounds, r.cfg.Events, r.cfg.MatchTime)
-	fmt.Fprintln(w, "| loop | scenario | per iteration | ratio to no sensor | events / iteration | unmatched events |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")
+	fmt.Fprintf(w, "Node runtime sensor, %d CPUs (load average %s at start), %s total: loops of %d spawns and %d opens in a runc busybox container, %d rounds (medians; scenarios rotate per round); %d pipeline events; %v per decider.\n\n",
+		runtime.NumCPU(), r.loadavg, r.elapsed.Round(time.Second), r.cfg.Spawns, r.cfg.Opens, r.cfg.Rounds, r.cfg.Events, r.cfg.MatchTime)
+	fmt.Fprintln(w, "| loop | scenario | per iteration | rounds' range | ratio to no sensor | events / iteration | unmatched events |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
 	for _, l := range []struct {
 		name   string
 		st     *[scenarios]loopStats
@@ -140,10 +148,11 @@ func (r *report) write(w io.Writer) {
 			if s == matching {
 				unmatched = fmt.Sprint(st.unmatched)
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", l.name, scenarioNames[s], us(m), ratio, perIter, unmatched)
+			lo, hi := slices.Min(st.perIter), slices.Max(st.perIter)
+			fmt.Fprintf(w, "| %s | %s | %s | %s – %s | %s | %s | %s |\n", l.name, scenarioNames[s], us(m), us(lo), us(hi), ratio, perIter, unmatched)
 		}
 	}
-	fmt.Fprintf(w, "\nDrops during the loops: %d.\n\n", r.loopDrops)
+	fmt.Fprintf(w, "\nPer iteration: a loop's wall time minus an empty loop's (runc exec's own cost), over its iterations. Events per iteration count what the consumer received while the loop ran. Drops during the loops: %d.\n\n", r.loopDrops)
 	fmt.Fprintln(w, "| pipeline | events | time | events/s (target ≥ 200k) | drops (target 0) |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
 	fmt.Fprintf(w, "| ring buffer → Events | %d | %v | %.0f | %d |\n\n", r.pipe.Events, r.pipe.Elapsed.Round(time.Millisecond), float64(r.pipe.Events)/r.pipe.Elapsed.Seconds(), r.pipe.Drops)
