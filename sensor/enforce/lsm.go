@@ -36,17 +36,20 @@ const (
 // load, by kind.
 type LSMDenials struct {
 	Exec   uint64 // exec of a path BlockExec named
-	Write  uint64 // write-open or creation under a BlockWrite path
-	Delete uint64 // unlink of a path BlockDelete named
+	Write  uint64 // write-open, creation, rename, link or truncate under a BlockWrite path
+	Delete uint64 // unlink, rmdir or rename away of a path BlockDelete named
 	Chmod  uint64 // chmod adding an exec bit, drift prevention
 	Drift  uint64 // exec of a file written in a drift-prevention cgroup
 }
 
 // LSM is the BPF LSM backend: programs on lsm/file_open, path_mknod,
 // bprm_check_security, path_unlink and path_chmod that deny an operation
-// before it happens (the syscall fails with EPERM). Rules are per cgroup,
-// so host processes and unwatched containers are never denied. Its
-// methods are safe for concurrent use.
+// before it happens (the syscall fails with EPERM), and on path_rename,
+// path_link, path_symlink, path_mkdir, path_rmdir and path_truncate so
+// that a write rule cannot be bypassed by renaming or linking into place,
+// nor a delete rule by renaming the file away. Rules are per cgroup, so
+// host processes and unwatched containers are never denied. Its methods
+// are safe for concurrent use.
 type LSM struct {
 	objs  lsmObjects
 	links []link.Link
@@ -77,7 +80,11 @@ func LoadLSM() (*LSM, error) {
 		return nil, fmt.Errorf("load lsm programs: %w", err)
 	}
 	p := l.objs.lsmPrograms
-	for _, prog := range []*ebpf.Program{p.PalisadeFileOpen, p.PalisadePathMknod, p.PalisadeBprmCheck, p.PalisadePathUnlink, p.PalisadePathChmod} {
+	for _, prog := range []*ebpf.Program{
+		p.PalisadeFileOpen, p.PalisadePathMknod, p.PalisadeBprmCheck, p.PalisadePathUnlink, p.PalisadePathChmod,
+		p.PalisadePathRename, p.PalisadePathLink, p.PalisadePathSymlink, p.PalisadePathMkdir, p.PalisadePathRmdir,
+		p.PalisadePathTruncate,
+	} {
 		ln, err := link.AttachLSM(link.LSMOptions{Program: prog})
 		if err != nil {
 			_ = l.Close()

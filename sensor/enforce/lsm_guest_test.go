@@ -64,6 +64,7 @@ func testLSMGuest(t *testing.T) {
 	mustWrite(t, "/etc/palisade/conf", []byte("a\n"), 0o644)
 	mustWrite(t, "/srv/keep", []byte("k\n"), 0o644)
 	mustWrite(t, "/srv/other", []byte("o\n"), 0o644)
+	mustWrite(t, "/srv/linksrc", []byte("l\n"), 0o644)
 	mustWrite(t, "/srv/blocked/true", busybox, 0o755) // exec blocked by path
 	mustWrite(t, "/srv/mod/true", busybox, 0o755)     // modified in the container
 	mustWrite(t, "/tmp/script", []byte("#!/bin/sh\necho ran\n"), 0o644)
@@ -91,6 +92,9 @@ func testLSMGuest(t *testing.T) {
 		t.Errorf("BlockWrite(too long) = %v, want ErrPathTooLong", err)
 	}
 
+	// Renames and links stay on one file system (/srv, /etc on the
+	// rootfs): across file systems mv copies and ln fails with EXDEV
+	// before any hook.
 	// denied: each script fails in the container; allowed: each succeeds.
 	type check struct {
 		name, script string
@@ -135,18 +139,28 @@ func testLSMGuest(t *testing.T) {
 			{name: "delete of a blocked path is denied", script: "rm /srv/keep"},
 			{name: "delete of another path is allowed", script: "rm /srv/other", wantOK: true},
 			{name: "exec of a blocked path is denied", script: "/srv/blocked/true true"},
+			// Bypasses: other ways to put a file at, or take it from, a blocked path.
+			{name: "renaming a blocked file away is denied", script: "mv /srv/keep /srv/kept"},
+			{name: "renaming a file into /etc is denied", script: "echo x > /srv/in && mv /srv/in /etc/palisade/in"},
+			{name: "hard-linking into /etc is denied", script: "ln /srv/linksrc /etc/palisade/link"},
+			{name: "a symlink into /etc is denied", script: "ln -s /tmp/data /etc/palisade/sym"},
+			{name: "mkdir under /etc is denied", script: "mkdir /etc/palisade/dir"},
+			{name: "a renamed drifted binary stays denied", script: "mv /tmp/true /tmp/renamed && cd /tmp && ln -s renamed true && /tmp/true true"},
+			{name: "the host may rename into /etc", script: "echo h > /srv/h && mv /srv/h /etc/palisade/h", host: true, wantOK: true},
 		})
 		d, err := l.Denials()
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("denials: %+v", d)
-		if d.Drift < 2 || d.Chmod < 1 || d.Write < 2 || d.Delete < 1 || d.Exec < 1 {
-			t.Errorf("denials = %+v, want drift ≥ 2, chmod, write ≥ 2, delete, exec ≥ 1", d)
+		if d.Drift < 3 || d.Chmod < 1 || d.Write < 6 || d.Delete < 2 || d.Exec < 1 {
+			t.Errorf("denials = %+v, want drift ≥ 3, chmod, write ≥ 6, delete ≥ 2, exec ≥ 1", d)
 		}
 	})
-	if _, err := os.Stat("/etc/palisade/new"); err == nil {
-		t.Error("the denied create left /etc/palisade/new behind")
+	for _, p := range []string{"/etc/palisade/new", "/etc/palisade/in", "/etc/palisade/link", "/etc/palisade/sym", "/etc/palisade/dir", "/srv/kept"} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("a denied operation left %s behind", p)
+		}
 	}
 	if t.Failed() {
 		return
@@ -164,6 +178,7 @@ func testLSMGuest(t *testing.T) {
 			{name: "exec of the modified executable runs", script: "/srv/mod/true true", wantOK: true},
 			{name: "chmod +x works", script: "chmod +x /tmp/script && /tmp/script", wantOK: true},
 			{name: "write under /etc works", script: "echo c >> /etc/palisade/conf && echo c > /etc/palisade/new", wantOK: true},
+			{name: "renaming into /etc works", script: "mv /srv/in /etc/palisade/in && ln /srv/linksrc /etc/palisade/link && mkdir /etc/palisade/dir", wantOK: true},
 			{name: "delete works", script: "rm /srv/keep", wantOK: true},
 			{name: "exec of the blocked path runs", script: "/srv/blocked/true true", wantOK: true},
 		})

@@ -69,11 +69,17 @@ type lsmSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lsmProgramSpecs struct {
-	PalisadeBprmCheck  *ebpf.ProgramSpec `ebpf:"palisade_bprm_check"`
-	PalisadeFileOpen   *ebpf.ProgramSpec `ebpf:"palisade_file_open"`
-	PalisadePathChmod  *ebpf.ProgramSpec `ebpf:"palisade_path_chmod"`
-	PalisadePathMknod  *ebpf.ProgramSpec `ebpf:"palisade_path_mknod"`
-	PalisadePathUnlink *ebpf.ProgramSpec `ebpf:"palisade_path_unlink"`
+	PalisadeBprmCheck    *ebpf.ProgramSpec `ebpf:"palisade_bprm_check"`
+	PalisadeFileOpen     *ebpf.ProgramSpec `ebpf:"palisade_file_open"`
+	PalisadePathChmod    *ebpf.ProgramSpec `ebpf:"palisade_path_chmod"`
+	PalisadePathLink     *ebpf.ProgramSpec `ebpf:"palisade_path_link"`
+	PalisadePathMkdir    *ebpf.ProgramSpec `ebpf:"palisade_path_mkdir"`
+	PalisadePathMknod    *ebpf.ProgramSpec `ebpf:"palisade_path_mknod"`
+	PalisadePathRename   *ebpf.ProgramSpec `ebpf:"palisade_path_rename"`
+	PalisadePathRmdir    *ebpf.ProgramSpec `ebpf:"palisade_path_rmdir"`
+	PalisadePathSymlink  *ebpf.ProgramSpec `ebpf:"palisade_path_symlink"`
+	PalisadePathTruncate *ebpf.ProgramSpec `ebpf:"palisade_path_truncate"`
+	PalisadePathUnlink   *ebpf.ProgramSpec `ebpf:"palisade_path_unlink"`
 }
 
 // lsmMapSpecs contains maps before they are loaded into the kernel.
@@ -140,11 +146,17 @@ type lsmVariables struct {
 //
 // It can be passed to loadLsmObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lsmPrograms struct {
-	PalisadeBprmCheck  *ebpf.Program `ebpf:"palisade_bprm_check"`
-	PalisadeFileOpen   *ebpf.Program `ebpf:"palisade_file_open"`
-	PalisadePathChmod  *ebpf.Program `ebpf:"palisade_path_chmod"`
-	PalisadePathMknod  *ebpf.Program `ebpf:"palisade_path_mknod"`
-	PalisadePathUnlink *ebpf.Program `ebpf:"palisade_path_unlink"`
+	PalisadeBprmCheck    *ebpf.Program `ebpf:"palisade_bprm_check"`
+	PalisadeFileOpen     *ebpf.Program `ebpf:"palisade_file_open"`
+	PalisadePathChmod    *ebpf.Program `ebpf:"palisade_path_chmod"`
+	PalisadePathLink     *ebpf.Program `ebpf:"palisade_path_link"`
+	PalisadePathMkdir    *ebpf.Program `ebpf:"palisade_path_mkdir"`
+	PalisadePathMknod    *ebpf.Program `ebpf:"palisade_path_mknod"`
+	PalisadePathRename   *ebpf.Program `ebpf:"palisade_path_rename"`
+	PalisadePathRmdir    *ebpf.Program `ebpf:"palisade_path_rmdir"`
+	PalisadePathSymlink  *ebpf.Program `ebpf:"palisade_path_symlink"`
+	PalisadePathTruncate *ebpf.Program `ebpf:"palisade_path_truncate"`
+	PalisadePathUnlink   *ebpf.Program `ebpf:"palisade_path_unlink"`
 }
 
 func (p *lsmPrograms) Close() error {
@@ -152,7 +164,13 @@ func (p *lsmPrograms) Close() error {
 		p.PalisadeBprmCheck,
 		p.PalisadeFileOpen,
 		p.PalisadePathChmod,
+		p.PalisadePathLink,
+		p.PalisadePathMkdir,
 		p.PalisadePathMknod,
+		p.PalisadePathRename,
+		p.PalisadePathRmdir,
+		p.PalisadePathSymlink,
+		p.PalisadePathTruncate,
 		p.PalisadePathUnlink,
 	)
 }

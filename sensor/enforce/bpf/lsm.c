@@ -297,3 +297,99 @@ int BPF_PROG(palisade_path_chmod, const struct path *path, umode_t mode, int ret
 		return deny(DENY_CHMOD);
 	return 0;
 }
+
+// The other ways to change what sits at a blocked path: without them a
+// write rule could be bypassed by creating elsewhere and renaming or
+// linking into place, and a delete rule by renaming the file away.
+
+// write_or_delete denies when dentry is covered by a write rule, or (when
+// removing is true) by a delete rule: moving a blocked file away deletes
+// it.
+static int write_or_delete(u64 cg, u32 flags, struct dentry *dentry, struct vfsmount *mnt, bool removing)
+{
+	if ((flags & CG_WRITE) && lookup(cg, OP_WRITE, dentry, mnt))
+		return deny(OP_WRITE);
+	if (removing && (flags & CG_DELETE) && lookup(cg, OP_DELETE, dentry, mnt))
+		return deny(OP_DELETE);
+	return 0;
+}
+
+SEC("lsm/path_rename")
+int BPF_PROG(palisade_path_rename, const struct path *old_dir, struct dentry *old_dentry,
+	     const struct path *new_dir, struct dentry *new_dentry, unsigned int rflags, int ret)
+{
+	if (ret)
+		return ret;
+	u64 cg = bpf_get_current_cgroup_id();
+	u32 flags = cgroup_flags(cg);
+	if (!(flags & (CG_WRITE | CG_DELETE)))
+		return 0;
+	int r = write_or_delete(cg, flags, old_dentry, BPF_CORE_READ(old_dir, mnt), true);
+	if (r)
+		return r;
+	// The target is replaced when it exists: that deletes it too.
+	return write_or_delete(cg, flags, new_dentry, BPF_CORE_READ(new_dir, mnt), true);
+}
+
+SEC("lsm/path_link")
+int BPF_PROG(palisade_path_link, struct dentry *old_dentry, const struct path *new_dir,
+	     struct dentry *new_dentry, int ret)
+{
+	if (ret)
+		return ret;
+	u64 cg = bpf_get_current_cgroup_id();
+	u32 flags = cgroup_flags(cg);
+	if (!(flags & CG_WRITE))
+		return 0;
+	return write_or_delete(cg, flags, new_dentry, BPF_CORE_READ(new_dir, mnt), false);
+}
+
+SEC("lsm/path_symlink")
+int BPF_PROG(palisade_path_symlink, const struct path *dir, struct dentry *dentry,
+	     const char *old_name, int ret)
+{
+	if (ret)
+		return ret;
+	u64 cg = bpf_get_current_cgroup_id();
+	u32 flags = cgroup_flags(cg);
+	if (!(flags & CG_WRITE))
+		return 0;
+	return write_or_delete(cg, flags, dentry, BPF_CORE_READ(dir, mnt), false);
+}
+
+SEC("lsm/path_mkdir")
+int BPF_PROG(palisade_path_mkdir, const struct path *dir, struct dentry *dentry, umode_t mode, int ret)
+{
+	if (ret)
+		return ret;
+	u64 cg = bpf_get_current_cgroup_id();
+	u32 flags = cgroup_flags(cg);
+	if (!(flags & CG_WRITE))
+		return 0;
+	return write_or_delete(cg, flags, dentry, BPF_CORE_READ(dir, mnt), false);
+}
+
+SEC("lsm/path_rmdir")
+int BPF_PROG(palisade_path_rmdir, const struct path *dir, struct dentry *dentry, int ret)
+{
+	if (ret)
+		return ret;
+	u64 cg = bpf_get_current_cgroup_id();
+	u32 flags = cgroup_flags(cg);
+	if (!(flags & (CG_WRITE | CG_DELETE)))
+		return 0;
+	return write_or_delete(cg, flags, dentry, BPF_CORE_READ(dir, mnt), true);
+}
+
+// truncate(2) changes a file without opening it.
+SEC("lsm/path_truncate")
+int BPF_PROG(palisade_path_truncate, const struct path *path, int ret)
+{
+	if (ret)
+		return ret;
+	u64 cg = bpf_get_current_cgroup_id();
+	u32 flags = cgroup_flags(cg);
+	if (!(flags & CG_WRITE))
+		return 0;
+	return write_or_delete(cg, flags, BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt), false);
+}
