@@ -43,9 +43,9 @@ func main() {
 		os.Exit(generate(n))
 	}
 	var cfg config
-	flag.IntVar(&cfg.Spawns, "spawns", 2000, "fork+exec iterations per spawn loop")
+	flag.IntVar(&cfg.Spawns, "spawns", 1000, "fork+exec iterations per spawn loop")
 	flag.IntVar(&cfg.Opens, "opens", 20000, "open+close iterations per open loop")
-	flag.IntVar(&cfg.Rounds, "rounds", 5, "rounds of every scenario (the table shows medians)")
+	flag.IntVar(&cfg.Rounds, "rounds", 9, "rounds of every scenario (the table shows medians)")
 	flag.IntVar(&cfg.Events, "events", 1000000, "events through the ring buffer")
 	flag.DurationVar(&cfg.MatchTime, "match-time", 2*time.Second, "time per decider (native, Rego)")
 	flag.StringVar(&cfg.Examples, "policies", "policies-example", "example policy repository (cluster prod) for the second matcher comparison")
@@ -129,8 +129,8 @@ func run(tb testing.TB, cfg config) (rep *report, err error) {
 func (r *report) write(w io.Writer) {
 	fmt.Fprintf(w, "Node runtime sensor, %d CPUs (load average %s at start), %s total: loops of %d spawns and %d opens in a runc busybox container, %d rounds (medians; scenarios rotate per round); %d pipeline events; %v per decider.\n\n",
 		runtime.NumCPU(), r.loadavg, r.elapsed.Round(time.Second), r.cfg.Spawns, r.cfg.Opens, r.cfg.Rounds, r.cfg.Events, r.cfg.MatchTime)
-	fmt.Fprintln(w, "| loop | scenario | per iteration | rounds' range | ratio to no sensor | events / iteration | unmatched events |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| loop | scenario | per iteration | rounds' range | ratio to no sensor | median of per-round ratios | events / iteration | unmatched events |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
 	for _, l := range []struct {
 		name   string
 		st     *[scenarios]loopStats
@@ -140,16 +140,17 @@ func (r *report) write(w io.Writer) {
 		for s := range scenarios {
 			st := &l.st[s]
 			m := st.median()
-			ratio, perIter, unmatched := "1.00", "n/a", "n/a"
+			ratio, paired, perIter, unmatched := "1.00", "1.00", "n/a", "n/a"
 			if s != noSensor {
 				ratio = fmt.Sprintf("%.2f%s", float64(m)/float64(base), l.target)
+				paired = fmt.Sprintf("%.2f", pairedRatio(st.perIter, l.st[noSensor].perIter))
 				perIter = fmt.Sprintf("%.2f", float64(st.events)/float64(st.iterations))
 			}
 			if s == matching {
 				unmatched = fmt.Sprint(st.unmatched)
 			}
 			lo, hi := slices.Min(st.perIter), slices.Max(st.perIter)
-			fmt.Fprintf(w, "| %s | %s | %s | %s – %s | %s | %s | %s |\n", l.name, scenarioNames[s], us(m), us(lo), us(hi), ratio, perIter, unmatched)
+			fmt.Fprintf(w, "| %s | %s | %s | %s – %s | %s | %s | %s | %s |\n", l.name, scenarioNames[s], us(m), us(lo), us(hi), ratio, paired, perIter, unmatched)
 		}
 	}
 	fmt.Fprintf(w, "\nPer iteration: a loop's wall time minus an empty loop's (runc exec's own cost), over its iterations. Events per iteration count what the consumer received while the loop ran. Drops during the loops: %d.\n\n", r.loopDrops)
@@ -165,6 +166,18 @@ func (r *report) write(w io.Writer) {
 		fmt.Fprintf(w, "| %s | %d | %.0f | %.0f | %.0f× |\n", m.name, m.res.Events, m.res.NativeNs, m.res.RegoNs, m.res.RegoNs/m.res.NativeNs)
 	}
 	fmt.Fprintln(w, "\nDecider events: the distinct events the loops delivered, as the sensor converts them, in the bench container; both deciders agree on each before timing.")
+}
+
+// pairedRatio is the median over rounds of a scenario's time over the
+// no-sensor time of the same round: a round's scenarios run back to back,
+// so this cancels a load that changes between rounds.
+func pairedRatio(x, base []time.Duration) float64 {
+	r := make([]float64, len(x))
+	for i := range x {
+		r[i] = float64(x[i]) / float64(base[i])
+	}
+	slices.Sort(r)
+	return r[len(r)/2]
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/1e3) }

@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 // tests do. The numbers of so short a run are noise; what is checked is
 // that every part measured something and that the events are accounted.
 func TestShortRun(t *testing.T) {
-	cfg := config{Spawns: 20, Opens: 200, Rounds: 1, Events: 20000, MatchTime: 50 * time.Millisecond, Examples: "../../policies-example"}
+	cfg := config{Spawns: 100, Opens: 2000, Rounds: 1, Events: 20000, MatchTime: 50 * time.Millisecond, Examples: "../../policies-example"}
 	rep, err := run(t, cfg)
 	if err != nil {
 		t.Fatal(err)
