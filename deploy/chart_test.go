@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,7 @@ var variations = []variation{
 			"bundles.signing.keySecret=bundle-sign", "bundles.signing.verifyKeySecret=bundle-verify",
 			"imageVerification.registryConfigSecret=registry-creds",
 			"admission.replicas=3",
+			"sensor.enabled=true", "sensor.clusterID=c1", "sensor.clusterName=prod",
 		},
 		failurePolicy: admissionregistrationv1.Fail, timeout: admission.DefaultTimeout, selfManaged: true,
 	},
@@ -207,6 +209,12 @@ func TestPodsAreHardened(t *testing.T) {
 				checkPod(t, d.Name, &d.Spec.Template.Spec, "ghcr.io/palisade-dev/palisade:"+appVersion)
 				one(t, objs, "ServiceAccount", d.Spec.Template.Spec.ServiceAccountName)
 			}
+			for _, u := range find(objs, "DaemonSet", "") {
+				var ds appsv1.DaemonSet
+				decodeInto(t, u, &ds)
+				checkSensorPod(t, ds.Name, &ds.Spec.Template.Spec, "ghcr.io/palisade-dev/palisade:"+appVersion)
+				one(t, objs, "ServiceAccount", ds.Spec.Template.Spec.ServiceAccountName)
+			}
 			for _, u := range find(objs, "Secret", "") {
 				if u.Object["data"] != nil || u.Object["stringData"] != nil {
 					t.Errorf("Secret %s has a value in the chart: credentials come from existing Secrets", u.GetName())
@@ -249,6 +257,65 @@ func checkPod(t *testing.T, name string, pod *corev1.PodSpec, image string) {
 		}
 		checkFileFlags(t, name+"/"+c.Name, c, volumes)
 	}
+}
+
+// checkSensorPod: the sensor DaemonSet is the one exception to checkPod,
+// and only by what the kernel needs to load BPF programs and attribute
+// containers (see templates/sensor.yaml): root with exactly CAP_BPF,
+// CAP_PERFMON and CAP_SYS_ADMIN added to nothing, hostPID, and the host's
+// cgroup tree and BTF read-only. Everything else is held as for the other
+// pods: no privileged, no escalation, read-only root, RuntimeDefault
+// seccomp, no host network or IPC, no other host path.
+func checkSensorPod(t *testing.T, name string, pod *corev1.PodSpec, image string) {
+	t.Helper()
+	if !pod.HostPID || pod.HostNetwork || pod.HostIPC {
+		t.Errorf("%s: host namespaces: want hostPID only", name)
+	}
+	psc := pod.SecurityContext
+	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("%s: pod securityContext %+v", name, psc)
+	}
+	hostPaths := map[string]string{} // volume → host path
+	volumes := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		volumes[v.Name] = v
+		if v.HostPath != nil {
+			hostPaths[v.Name] = v.HostPath.Path
+		}
+	}
+	allowed := []string{"/sys/fs/cgroup", "/sys/kernel/btf"}
+	for v, p := range hostPaths {
+		if !slices.Contains(allowed, p) {
+			t.Errorf("%s: volume %s mounts host path %s", name, v, p)
+		}
+	}
+	if len(pod.Containers) != 1 || len(pod.InitContainers) != 0 {
+		t.Fatalf("%s: %d containers, want the sensor alone", name, len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	sc := c.SecurityContext
+	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.Privileged == nil || *sc.Privileged || sc.Capabilities == nil ||
+		!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) ||
+		!slices.Equal(sc.Capabilities.Add, []corev1.Capability{"BPF", "PERFMON", "SYS_ADMIN"}) {
+		t.Errorf("%s/%s: container securityContext %+v", name, c.Name, sc)
+	}
+	for _, m := range c.VolumeMounts {
+		if _, host := hostPaths[m.Name]; host && !m.ReadOnly {
+			t.Errorf("%s/%s: host path %s mounted writable", name, c.Name, hostPaths[m.Name])
+		}
+	}
+	if c.Image != image {
+		t.Errorf("%s/%s: image %s, want %s", name, c.Name, c.Image, image)
+	}
+	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+		t.Errorf("%s/%s: resources %+v", name, c.Name, c.Resources)
+	}
+	if c.LivenessProbe == nil || c.ReadinessProbe == nil {
+		t.Errorf("%s/%s: liveness and readiness probes are required", name, c.Name)
+	}
+	checkFileFlags(t, name+"/"+c.Name, c, volumes)
 }
 
 // checkFileFlags: a flag naming a file under /etc/palisade must find it
@@ -319,7 +386,6 @@ func TestInvalidValuesFailTheRender(t *testing.T) {
 		set  []string
 		want string
 	}{
-		{"sensor enabled", []string{"sensor.enabled=true"}, "sensor"},
 		{"half of bundle signing", []string{"bundles.signing.keySecret=k"}, "verifyKeySecret"},
 		{"certificates from no Secret", []string{"admission.certificates.mode=secret"}, "secretName"},
 		{"branch and tag", []string{"policy.tag=v1"}, "only one of branch, tag and commit"},

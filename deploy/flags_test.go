@@ -39,9 +39,20 @@ func TestFlagsExist(t *testing.T) {
 	bin := buildPalisade(t, t.TempDir())
 	known := map[string]map[string]bool{} // subcommand -> flags
 	for _, v := range variations {
-		for _, u := range find(decodeObjects(t, render(t, v.set...)), "Deployment", "") {
+		objs := decodeObjects(t, render(t, v.set...))
+		var workloads []appsv1.Deployment
+		for _, u := range find(objs, "Deployment", "") {
 			var d appsv1.Deployment
 			decodeInto(t, u, &d)
+			workloads = append(workloads, d)
+		}
+		// The sensor DaemonSet's pod template is checked the same way.
+		for _, u := range find(objs, "DaemonSet", "") {
+			var ds appsv1.DaemonSet
+			decodeInto(t, u, &ds)
+			workloads = append(workloads, appsv1.Deployment{ObjectMeta: ds.ObjectMeta, Spec: appsv1.DeploymentSpec{Template: ds.Spec.Template}})
+		}
+		for _, d := range workloads {
 			for _, c := range d.Spec.Template.Spec.Containers {
 				if len(c.Args) == 0 || strings.HasPrefix(c.Args[0], "-") {
 					t.Fatalf("%s/%s: args %v do not start with a subcommand", d.Name, c.Name, c.Args)

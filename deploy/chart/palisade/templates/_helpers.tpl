@@ -209,9 +209,6 @@ Checks of values that would otherwise render something broken.
 {{- if and (eq .Values.admission.certificates.mode "secret") (not .Values.admission.certificates.secretName) }}
 {{- fail "admission.certificates.mode secret needs admission.certificates.secretName: an existing kubernetes.io/tls Secret" }}
 {{- end }}
-{{- if .Values.sensor.enabled }}
-{{- fail "sensor.enabled: the node runtime sensor is not in this chart version" }}
-{{- end }}
 {{- end }}
 
 {{/* The Secret of the webhook's serving certificate (both modes). */}}
