@@ -56,6 +56,7 @@ type LSM struct {
 
 	mu     sync.Mutex
 	flags  map[uint64]uint32
+	rules  map[uint64][]lsmRuleKey // per cgroup, for Unwatch
 	closed bool
 	once   sync.Once
 	err    error
@@ -66,7 +67,7 @@ type LSM struct {
 // lsm=, or trampolines refused, as on the build host) the error wraps
 // unix.EPERM and names the step; nothing stays attached.
 func LoadLSM() (*LSM, error) {
-	l := &LSM{flags: map[uint64]uint32{}}
+	l := &LSM{flags: map[uint64]uint32{}, rules: map[uint64][]lsmRuleKey{}}
 	if err := loadLsmObjects(&l.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -118,6 +119,35 @@ func (l *LSM) Watch(cgroupID uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.setFlags(cgroupID, 0, 0)
+}
+
+// Unwatch forgets the cgroup and its rules (its container has gone, or
+// its rules are being replaced): its tasks are no longer checked. Files
+// it marked stay marked until Close, harmlessly: a mark only denies exec
+// to a drift-prevention cgroup.
+func (l *LSM) Unwatch(cgroupID uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	// The cgroup entry first, so that no hook walks a path for rules
+	// being removed.
+	if err := l.objs.Cgroups.Delete(cgroupID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("unwatch cgroup %d: %w", cgroupID, err)
+	}
+	delete(l.flags, cgroupID)
+	var errs []error
+	for _, k := range l.rules[cgroupID] {
+		if err := l.objs.Rules.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	delete(l.rules, cgroupID)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("remove rules of cgroup %d: %w", cgroupID, err)
+	}
+	return nil
 }
 
 // DriftPrevention turns D4C's createExecutable/modifyExecutable block on
@@ -179,6 +209,7 @@ func (l *LSM) addRule(cgroupID uint64, op, flag uint32, path string, prefix bool
 	if err := l.objs.Rules.Put(k, uint8(1)); err != nil {
 		return fmt.Errorf("add lsm rule %q for cgroup %d: %w", path, cgroupID, err)
 	}
+	l.rules[cgroupID] = append(l.rules[cgroupID], k)
 	return l.setFlags(cgroupID, flag, 0)
 }
 

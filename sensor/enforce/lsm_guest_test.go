@@ -20,9 +20,27 @@ const guestCgroup = "/sys/fs/cgroup/palisade-lsm"
 // inCgroup runs script with busybox sh in the container cgroup and
 // returns its combined output and error.
 func inCgroup(script string) (string, error) {
+	return inCgroupAt(guestCgroup, script)
+}
+
+func inCgroupAt(dir, script string) (string, error) {
 	out, err := exec.Command("/bin/sh", "-c",
-		"echo $$ > "+guestCgroup+"/cgroup.procs || exit 99\n"+script).CombinedOutput()
+		"echo $$ > "+dir+"/cgroup.procs || exit 99\n"+script).CombinedOutput()
 	return string(out), err
+}
+
+// newCgroup creates a cgroup directory and returns its id: on 64-bit
+// kernels, the directory's inode number.
+func newCgroup(t *testing.T, dir string) uint64 {
+	t.Helper()
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatalf("create cgroup %s: %v", dir, err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
 }
 
 // onHost runs script with busybox sh in the root cgroup: the node's own
@@ -48,14 +66,7 @@ func testLSMGuest(t *testing.T) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		t.Fatalf("remove memlock limit: %v", err)
 	}
-	if err := os.Mkdir(guestCgroup, 0o755); err != nil {
-		t.Fatalf("create the container cgroup: %v", err)
-	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(guestCgroup, &st); err != nil {
-		t.Fatal(err)
-	}
-	cg := st.Ino // the cgroup id is the directory's inode number
+	cg := newCgroup(t, guestCgroup)
 
 	busybox, err := os.ReadFile("/bin/busybox")
 	if err != nil {
@@ -65,6 +76,7 @@ func testLSMGuest(t *testing.T) {
 	mustWrite(t, "/srv/keep", []byte("k\n"), 0o644)
 	mustWrite(t, "/srv/other", []byte("o\n"), 0o644)
 	mustWrite(t, "/srv/linksrc", []byte("l\n"), 0o644)
+	mustWrite(t, "/srv/fileless", busybox, 0o755)     // written before any rule
 	mustWrite(t, "/srv/blocked/true", busybox, 0o755) // exec blocked by path
 	mustWrite(t, "/srv/mod/true", busybox, 0o755)     // modified in the container
 	mustWrite(t, "/tmp/script", []byte("#!/bin/sh\necho ran\n"), 0o644)
@@ -146,6 +158,7 @@ func testLSMGuest(t *testing.T) {
 			{name: "a symlink into /etc is denied", script: "ln -s /tmp/data /etc/palisade/sym"},
 			{name: "mkdir under /etc is denied", script: "mkdir /etc/palisade/dir"},
 			{name: "a renamed drifted binary stays denied", script: "mv /tmp/true /tmp/renamed && cd /tmp && ln -s renamed true && /tmp/true true"},
+			{name: "exec of an unlinked file is denied (fileless drift)", script: "exec 3< /srv/fileless && rm /srv/fileless && /proc/self/fd/3 true"},
 			{name: "the host may rename into /etc", script: "echo h > /srv/h && mv /srv/h /etc/palisade/h", host: true, wantOK: true},
 		})
 		d, err := l.Denials()
@@ -153,8 +166,8 @@ func testLSMGuest(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("denials: %+v", d)
-		if d.Drift < 3 || d.Chmod < 1 || d.Write < 6 || d.Delete < 2 || d.Exec < 1 {
-			t.Errorf("denials = %+v, want drift ≥ 3, chmod, write ≥ 6, delete ≥ 2, exec ≥ 1", d)
+		if d.Drift < 4 || d.Chmod < 1 || d.Write < 6 || d.Delete < 2 || d.Exec < 1 {
+			t.Errorf("denials = %+v, want drift ≥ 4, chmod, write ≥ 6, delete ≥ 2, exec ≥ 1", d)
 		}
 	})
 	for _, p := range []string{"/etc/palisade/new", "/etc/palisade/in", "/etc/palisade/link", "/etc/palisade/sym", "/etc/palisade/dir", "/srv/kept"} {
@@ -162,6 +175,25 @@ func testLSMGuest(t *testing.T) {
 			t.Errorf("a denied operation left %s behind", p)
 		}
 	}
+	t.Run("unwatched", func(t *testing.T) {
+		other := guestCgroup + "-other"
+		cg2 := newCgroup(t, other)
+		if err := l.BlockWrite(cg2, "/etc/"); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := inCgroupAt(other, "echo o >> /etc/palisade/conf"); err == nil {
+			t.Errorf("write under /etc in the second cgroup succeeded before Unwatch: %s", out)
+		}
+		if err := l.Unwatch(cg2); err != nil {
+			t.Fatalf("Unwatch: %v", err)
+		}
+		if out, err := inCgroupAt(other, "echo o >> /etc/palisade/conf"); err != nil {
+			t.Errorf("write under /etc in the unwatched cgroup: %v\n%s", err, out)
+		}
+		if out, err := inCgroup("echo b >> /etc/palisade/conf"); err == nil {
+			t.Errorf("Unwatch of another cgroup lifted this one's write rule: %s", out)
+		}
+	})
 	if t.Failed() {
 		return
 	}

@@ -9,7 +9,8 @@
 //   path_mknod           creating a file at a blocked write path
 //                        (open(O_CREAT) passes here before file_open)
 //   bprm_check_security  exec of a blocked path, or of an inode marked as
-//                        written inside a drift-prevention cgroup
+//                        written inside a drift-prevention cgroup, or
+//                        (drift prevention) of one with no link left
 //   path_unlink          unlink of a blocked path
 //   path_chmod           chmod adding an exec bit to a regular file in a
 //                        drift-prevention cgroup
@@ -263,6 +264,13 @@ int BPF_PROG(palisade_bprm_check, struct linux_binprm *bprm, int ret)
 	if (flags & CG_DRIFT) {
 		u8 *m = bpf_inode_storage_get(&marks, f->f_inode, 0, 0);
 		if (m && *m)
+			return deny(DENY_DRIFT);
+		// An executable with no name left (a memfd, or a file deleted
+		// after opening) is the fileless way around the marks: files
+		// written before the cgroup was watched, or through a memfd,
+		// which file_open never sees.
+		struct inode___lsm *ino = (void *)f->f_inode;
+		if (BPF_CORE_READ(ino, i_nlink) == 0)
 			return deny(DENY_DRIFT);
 	}
 	if ((flags & CG_EXEC) && lookup(cg, OP_EXEC, f->f_path.dentry, f->f_path.mnt))

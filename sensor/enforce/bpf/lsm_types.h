@@ -4,7 +4,7 @@
  * it is): the map types and flags for the rule trie and the inode
  * storage, and dentry.d_inode through a CO-RE flavour (the ___lsm suffix
  * is dropped when relocating, so it resolves against the kernel's struct
- * dentry).
+ * dentry), and inode.i_nlink the same way.
  */
 #ifndef __LSM_TYPES_H__
 #define __LSM_TYPES_H__
@@ -21,6 +21,11 @@ enum {
 
 struct dentry___lsm {
 	struct inode *d_inode;
+} __attribute__((preserve_access_index));
+
+// inode.i_nlink sits in an anonymous union; CO-RE finds it by name.
+struct inode___lsm {
+	unsigned int i_nlink;
 } __attribute__((preserve_access_index));
 
 #endif /* __LSM_TYPES_H__ */
