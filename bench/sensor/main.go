@@ -126,6 +126,8 @@ func run(tb testing.TB, cfg config) (rep *report, err error) {
 	return rep, nil
 }
 
+// write prints the run as markdown: the header names the machine and the
+// run length, since the ratios mean little without them.
 func (r *report) write(w io.Writer) {
 	fmt.Fprintf(w, "Node runtime sensor, %d CPUs (load average %s at start), %s total: loops of %d spawns and %d opens in a runc busybox container, %d rounds (medians; scenarios rotate per round); %d pipeline events; %v per decider.\n\n",
 		runtime.NumCPU(), r.loadavg, r.elapsed.Round(time.Second), r.cfg.Spawns, r.cfg.Opens, r.cfg.Rounds, r.cfg.Events, r.cfg.MatchTime)
