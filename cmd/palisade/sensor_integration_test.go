@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/bundle"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/palisade-dev/palisade/bundles"
+	"github.com/palisade-dev/palisade/policy"
+	"github.com/palisade-dev/palisade/test/cluster"
+	"github.com/palisade-dev/palisade/test/runtime"
+)
+
+func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
+
+// alertRuleset alerts on every exec of busybox (every program of the
+// test container), and blocks nothing: the container's init must live.
+const alertRuleset = `apiVersion: palisade.dev/v1alpha1
+kind: RuntimeRuleset
+metadata: {name: busybox_exec}
+spec:
+  mode: enforce
+  process:
+    selectors:
+      - {name: busybox, operation: [exec], processExecutable: [/bin/busybox]}
+    responses:
+      - {match: [busybox], actions: [alert]}
+`
+
+// TestSensorAlertsOnExecInPod: the whole sensor, wired as `palisade
+// sensor` wires it, against a real API server, a real runc container
+// named by a Pod's status, the real kernel and a bundle served by
+// bundles.Server: an exec in the container comes out as an alert line
+// naming the pod.
+func TestSensorAlertsOnExecInPod(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the sensor loads BPF programs: needs root")
+	}
+	const node, wait = "sensor-node", 30 * time.Second
+	c := cluster.Shared(t)
+	kube, err := kubernetes.NewForConfig(c.RESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	ns := "sensor-it"
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod, err := kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-0", Namespace: ns},
+		Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "app", Image: "busybox:1.36"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr := runtime.Start(t, runtime.Options{PodUID: string(pod.UID)})
+	pod.Status.Phase = corev1.PodRunning
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", ContainerID: ctr.ContainerID(),
+		Image: "docker.io/library/busybox:1.36", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+	if _, err := kube.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A policy repository whose one ruleset alerts on busybox, served.
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"clusters/test.yaml":         strings.Replace(sensorCluster, "no_busybox", "busybox_exec", 1),
+		"rulesets/busybox_exec.yaml": alertRuleset,
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repo, err := policy.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bundles.Build(repo, "test", "rev-it")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := bundles.NewServer(bundles.ServerOptions{})
+	defer srv.Close()
+	if _, err := srv.Publish(map[string]*bundle.Bundle{"test": b}); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+
+	alerts := filepath.Join(t.TempDir(), "alerts.jsonl")
+	f := sensorFlags{
+		bundle: bundleFlags{url: hs.URL + "/bundles/test.tar.gz"}, nodeName: node, kubeconfig: c.Kubeconfig,
+		listen: "127.0.0.1:0", alertsFile: alerts, observationsFile: filepath.Join(t.TempDir(), "obs.jsonl"), logLevel: "warn",
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- runSensor(runCtx, io.Discard, f) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("runSensor: %v", err)
+			}
+		case <-time.After(wait):
+			t.Error("runSensor did not return within the wait after cancel")
+		}
+	}()
+
+	// The sensor watches the container once the informer has listed the
+	// pod and the bundle is active: exec until an alert names the pod.
+	deadline := time.Now().Add(wait)
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("runSensor returned early: %v", err)
+		default:
+		}
+		if _, stderr, code := ctr.Exec(t, "/bin/true"); code != 0 {
+			t.Fatalf("exec in the container: exit %d: %s", code, stderr)
+		}
+		raw, _ := os.ReadFile(alerts)
+		for line := range strings.Lines(string(raw)) {
+			var a alertLine
+			if err := json.Unmarshal([]byte(line), &a); err != nil {
+				t.Fatalf("alert line %q: %v", line, err)
+			}
+			if a.Pod == "web-0" && a.Namespace == ns && a.Operation == "exec" && a.Path == "/bin/busybox" && a.Ruleset == "busybox_exec" {
+				if a.Node != node || a.Container != "app" || a.Image != "docker.io/library/busybox:1.36" {
+					t.Errorf("alert %+v", a)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no alert naming pod %s/web-0 within %s; alerts:\n%s", ns, wait, raw)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
