@@ -164,28 +164,62 @@ func (l *LSM) DriftPrevention(cgroupID uint64, on bool) error {
 	return l.setFlags(cgroupID, 0, cgDrift)
 }
 
-// BlockExec denies exec of exactly path (the file the kernel runs, as the
+// In the Block methods a path ending in "/" covers everything below it
+// ("/etc/" is D4C's /etc/**); any other path is exact. KernelPath turns a
+// D4C targetFilePath into such a path.
+
+// BlockExec denies exec of path (the file the kernel runs, as the
 // container sees it, symlinks resolved) to the cgroup's tasks.
 func (l *LSM) BlockExec(cgroupID uint64, path string) error {
-	return l.addRule(cgroupID, opExec, cgExec, path, false)
+	return l.addRule(cgroupID, opExec, cgExec, path)
 }
 
-// BlockWrite denies opening for write, or creating, under path: a path
-// ending in "/" covers everything below it ("/etc/" is /etc/**), any
-// other path is exact.
+// BlockWrite denies opening for write, creating, truncating, and renaming
+// or linking onto path to the cgroup's tasks.
 func (l *LSM) BlockWrite(cgroupID uint64, path string) error {
-	return l.addRule(cgroupID, opWrite, cgWrite, path, strings.HasSuffix(path, "/"))
+	return l.addRule(cgroupID, opWrite, cgWrite, path)
 }
 
-// BlockDelete denies unlinking exactly path to the cgroup's tasks.
+// BlockDelete denies unlinking, removing and renaming away path to the
+// cgroup's tasks.
 func (l *LSM) BlockDelete(cgroupID uint64, path string) error {
-	return l.addRule(cgroupID, opDelete, cgDelete, path, false)
+	return l.addRule(cgroupID, opDelete, cgDelete, path)
 }
+
+// KernelPath converts a D4C targetFilePath or executable pattern into a
+// path the Block methods take: an exact path stays as it is, a trailing
+// "/**" becomes a "/" prefix. Any other wildcard ("*" within a segment,
+// "**" before the last segment) cannot be matched by the kernel's trie:
+// the error wraps ErrPatternUnsupported, and a block rule using it is a
+// validation error. It also returns ErrNotAbsolute and ErrPathTooLong.
+func KernelPath(pattern string) (string, error) {
+	if !strings.HasPrefix(pattern, "/") {
+		return "", fmt.Errorf("kernel path %q: %w", pattern, ErrNotAbsolute)
+	}
+	path := pattern
+	if strings.HasSuffix(pattern, "/**") {
+		path = strings.TrimSuffix(pattern, "**")
+	} else if strings.HasSuffix(pattern, "/") {
+		return "", fmt.Errorf("kernel path %q: a directory is covered by %q: %w", pattern, pattern+"**", ErrPatternUnsupported)
+	}
+	if strings.Contains(path, "*") {
+		return "", fmt.Errorf("kernel path %q: only a trailing /** is a prefix: %w", pattern, ErrPatternUnsupported)
+	}
+	if len(path) > maxLSMPath {
+		return "", fmt.Errorf("kernel path %q: %w", pattern, ErrPathTooLong)
+	}
+	return path, nil
+}
+
+// ErrPatternUnsupported: a path pattern the BPF LSM rules cannot express
+// (see KernelPath).
+var ErrPatternUnsupported = errors.New("pattern not expressible as a kernel path rule")
 
 // addRule puts the rule in the trie, then flags the cgroup, so that a
 // hook never sees the flag without its rule. It returns ErrNotAbsolute or
 // ErrPathTooLong for a path the kernel side cannot match.
-func (l *LSM) addRule(cgroupID uint64, op, flag uint32, path string, prefix bool) error {
+func (l *LSM) addRule(cgroupID uint64, op, flag uint32, path string) error {
+	prefix := strings.HasSuffix(path, "/")
 	if len(path) == 0 || path[0] != '/' {
 		return fmt.Errorf("lsm rule %q: %w", path, ErrNotAbsolute)
 	}

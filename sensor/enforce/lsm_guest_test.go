@@ -76,6 +76,7 @@ func testLSMGuest(t *testing.T) {
 	mustWrite(t, "/srv/keep", []byte("k\n"), 0o644)
 	mustWrite(t, "/srv/other", []byte("o\n"), 0o644)
 	mustWrite(t, "/srv/linksrc", []byte("l\n"), 0o644)
+	mustWrite(t, "/srv/protected/a/b", []byte("p\n"), 0o644)
 	mustWrite(t, "/srv/fileless", busybox, 0o755)     // written before any rule
 	mustWrite(t, "/srv/blocked/true", busybox, 0o755) // exec blocked by path
 	mustWrite(t, "/srv/mod/true", busybox, 0o755)     // modified in the container
@@ -91,6 +92,7 @@ func testLSMGuest(t *testing.T) {
 		l.DriftPrevention(cg, true),
 		l.BlockWrite(cg, "/etc/"),
 		l.BlockDelete(cg, "/srv/keep"),
+		l.BlockDelete(cg, "/srv/protected/"),
 		l.BlockExec(cg, "/srv/blocked/true"),
 	} {
 		if step != nil {
@@ -150,6 +152,7 @@ func testLSMGuest(t *testing.T) {
 			{name: "the host may write under /etc", script: "echo host >> /etc/palisade/conf", host: true, wantOK: true},
 			{name: "delete of a blocked path is denied", script: "rm /srv/keep"},
 			{name: "delete of another path is allowed", script: "rm /srv/other", wantOK: true},
+			{name: "delete under a blocked directory is denied", script: "rm /srv/protected/a/b"},
 			{name: "exec of a blocked path is denied", script: "/srv/blocked/true true"},
 			// Bypasses: other ways to put a file at, or take it from, a blocked path.
 			{name: "renaming a blocked file away is denied", script: "mv /srv/keep /srv/kept"},
@@ -166,8 +169,8 @@ func testLSMGuest(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("denials: %+v", d)
-		if d.Drift < 4 || d.Chmod < 1 || d.Write < 6 || d.Delete < 2 || d.Exec < 1 {
-			t.Errorf("denials = %+v, want drift ≥ 4, chmod, write ≥ 6, delete ≥ 2, exec ≥ 1", d)
+		if d.Drift < 4 || d.Chmod < 1 || d.Write < 6 || d.Delete < 3 || d.Exec < 1 {
+			t.Errorf("denials = %+v, want drift ≥ 4, chmod, write ≥ 6, delete ≥ 3, exec ≥ 1", d)
 		}
 	})
 	for _, p := range []string{"/etc/palisade/new", "/etc/palisade/in", "/etc/palisade/link", "/etc/palisade/sym", "/etc/palisade/dir", "/srv/kept"} {
@@ -211,7 +214,7 @@ func testLSMGuest(t *testing.T) {
 			{name: "chmod +x works", script: "chmod +x /tmp/script && /tmp/script", wantOK: true},
 			{name: "write under /etc works", script: "echo c >> /etc/palisade/conf && echo c > /etc/palisade/new", wantOK: true},
 			{name: "renaming into /etc works", script: "mv /srv/in /etc/palisade/in && ln /srv/linksrc /etc/palisade/link && mkdir /etc/palisade/dir", wantOK: true},
-			{name: "delete works", script: "rm /srv/keep", wantOK: true},
+			{name: "delete works", script: "rm /srv/keep /srv/protected/a/b", wantOK: true},
 			{name: "exec of the blocked path runs", script: "/srv/blocked/true true", wantOK: true},
 		})
 	})

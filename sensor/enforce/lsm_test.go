@@ -54,3 +54,33 @@ func TestLSMInVM(t *testing.T) {
 		t.Fatalf("LSM tests in the VM failed (exit %d)", r.ExitCode)
 	}
 }
+
+func TestKernelPath(t *testing.T) {
+	for _, c := range []struct {
+		name, pattern, want string
+		err                 error
+	}{
+		{"an exact path stays exact", "/etc/passwd", "/etc/passwd", nil},
+		{"a trailing /** becomes a directory prefix", "/etc/**", "/etc/", nil},
+		{"everything is the root prefix", "/**", "/", nil},
+		{"a star within a segment is refused", "/etc/*.conf", "", ErrPatternUnsupported},
+		{"a single-segment star is refused, not widened", "/etc/*", "", ErrPatternUnsupported},
+		{"** before the last segment is refused", "/var/**/log", "", ErrPatternUnsupported},
+		{"a bare directory is refused: say /**", "/etc/", "", ErrPatternUnsupported},
+		{"a relative path is refused", "etc/passwd", "", ErrNotAbsolute},
+		{"a path longer than the key is refused", "/" + strings.Repeat("a", maxLSMPath), "", ErrPathTooLong},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := KernelPath(c.pattern)
+			if c.err != nil {
+				if !errors.Is(err, c.err) {
+					t.Fatalf("KernelPath(%q) = %q, %v; want error %v", c.pattern, got, err, c.err)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Fatalf("KernelPath(%q) = %q, %v; want %q", c.pattern, got, err, c.want)
+			}
+		})
+	}
+}
