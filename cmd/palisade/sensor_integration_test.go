@@ -25,7 +25,8 @@ import (
 func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
 
 // alertRuleset alerts on every exec of busybox (every program of the
-// test container), and blocks nothing: the container's init must live.
+// test container) without blocking it, since the container's init must
+// live, and blocks a copy of busybox at /tmp/bb.
 const alertRuleset = `apiVersion: palisade.dev/v1alpha1
 kind: RuntimeRuleset
 metadata: {name: busybox_exec}
@@ -34,8 +35,10 @@ spec:
   process:
     selectors:
       - {name: busybox, operation: [exec], processExecutable: [/bin/busybox]}
+      - {name: copy, operation: [exec], processExecutable: [/tmp/bb]}
     responses:
       - {match: [busybox], actions: [alert]}
+      - {match: [copy], actions: [alert, block]}
 `
 
 // TestSensorAlertsOnExecInPod: the whole sensor, wired as `palisade
@@ -145,6 +148,7 @@ func TestSensorAlertsOnExecInPod(t *testing.T) {
 				if a.Node != node || a.Container != "app" || a.Image != "docker.io/library/busybox:1.36" {
 					t.Errorf("alert %+v", a)
 				}
+				checkExecBlocked(t, ctr, wait)
 				return
 			}
 		}
@@ -152,5 +156,26 @@ func TestSensorAlertsOnExecInPod(t *testing.T) {
 			t.Fatalf("no alert naming pod %s/web-0 within %s; alerts:\n%s", ns, wait, raw)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// checkExecBlocked: on a node without BPF LSM the exec killer holds the
+// exact exec path of a block rule, so a copy of busybox at /tmp/bb dies
+// by SIGKILL (a shell's 137) in the container.
+func checkExecBlocked(t *testing.T, ctr *runtime.Container, wait time.Duration) {
+	t.Helper()
+	if _, stderr, code := ctr.Exec(t, "/bin/cp", "/bin/busybox", "/tmp/bb"); code != 0 {
+		t.Fatalf("copy busybox: exit %d: %s", code, stderr)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		_, _, code := ctr.Exec(t, "/tmp/bb", "true")
+		if code == 137 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("exec of the blocked /tmp/bb: exit %d, want 137 (killed) within %s", code, wait)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
