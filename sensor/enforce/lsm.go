@@ -247,9 +247,15 @@ func (l *LSM) addRule(cgroupID uint64, op, flag uint32, path string) error {
 	return l.setFlags(cgroupID, flag, 0)
 }
 
-// Denials returns how many operations the programs have denied.
+// Denials returns how many operations the programs have denied since
+// load; ErrClosed after Close, whose maps are gone.
 func (l *LSM) Denials() (LSMDenials, error) {
 	var d LSMDenials
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return d, ErrClosed
+	}
 	for kind, dst := range map[uint32]*uint64{
 		opExec: &d.Exec, opWrite: &d.Write, opDelete: &d.Delete, denyChmod: &d.Chmod, denyDrift: &d.Drift,
 	} {

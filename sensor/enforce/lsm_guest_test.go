@@ -207,6 +207,9 @@ func testLSMGuest(t *testing.T) {
 	if err := l.Watch(cg); !errors.Is(err, ErrClosed) {
 		t.Errorf("Watch after Close = %v, want ErrClosed", err)
 	}
+	if _, err := l.Denials(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Denials after Close = %v, want ErrClosed", err)
+	}
 	t.Run("detached", func(t *testing.T) {
 		run(t, []check{
 			{name: "exec of the binary written into /tmp runs", script: "/tmp/true true", wantOK: true},
