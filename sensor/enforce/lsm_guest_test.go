@@ -77,6 +77,10 @@ func testLSMGuest(t *testing.T) {
 	mustWrite(t, "/srv/other", []byte("o\n"), 0o644)
 	mustWrite(t, "/srv/linksrc", []byte("l\n"), 0o644)
 	mustWrite(t, "/srv/protected/a/b", []byte("p\n"), 0o644)
+	// A container's root, for paths as the container sees them.
+	mustWrite(t, "/srv/root/bin/busybox", busybox, 0o755)
+	mustWrite(t, "/srv/root/sealed/true", busybox, 0o755)
+	mustWrite(t, "/srv/root/etc/conf", []byte("c\n"), 0o644)
 	mustWrite(t, "/srv/fileless", busybox, 0o755)     // written before any rule
 	mustWrite(t, "/srv/blocked/true", busybox, 0o755) // exec blocked by path
 	mustWrite(t, "/srv/mod/true", busybox, 0o755)     // modified in the container
@@ -94,6 +98,7 @@ func testLSMGuest(t *testing.T) {
 		l.BlockDelete(cg, "/srv/keep"),
 		l.BlockDelete(cg, "/srv/protected/"),
 		l.BlockExec(cg, "/srv/blocked/true"),
+		l.BlockExec(cg, "/sealed/true"),
 	} {
 		if step != nil {
 			t.Fatalf("add rule: %v", step)
@@ -161,6 +166,10 @@ func testLSMGuest(t *testing.T) {
 			{name: "a symlink into /etc is denied", script: "ln -s /tmp/data /etc/palisade/sym"},
 			{name: "mkdir under /etc is denied", script: "mkdir /etc/palisade/dir"},
 			{name: "a renamed drifted binary stays denied", script: "mv /tmp/true /tmp/renamed && cd /tmp && ln -s renamed true && /tmp/true true"},
+			// Rules name paths as the container sees them: inside its root.
+			{name: "write to /etc inside a chroot is denied", script: "chroot /srv/root /bin/busybox sh -c 'echo x >> /etc/conf'"},
+			{name: "exec of a blocked path inside a chroot is denied", script: "chroot /srv/root /sealed/true true"},
+			{name: "the same file seen from outside the chroot is not /etc", script: "echo x >> /srv/root/etc/conf", wantOK: true},
 			{name: "exec of an unlinked file is denied (fileless drift)", script: "exec 3< /srv/fileless && rm /srv/fileless && /proc/self/fd/3 true"},
 			{name: "the host may rename into /etc", script: "echo h > /srv/h && mv /srv/h /etc/palisade/h", host: true, wantOK: true},
 		})
@@ -169,8 +178,8 @@ func testLSMGuest(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("denials: %+v", d)
-		if d.Drift < 4 || d.Chmod < 1 || d.Write < 6 || d.Delete < 3 || d.Exec < 1 {
-			t.Errorf("denials = %+v, want drift ≥ 4, chmod, write ≥ 6, delete ≥ 3, exec ≥ 1", d)
+		if d.Drift < 4 || d.Chmod < 1 || d.Write < 7 || d.Delete < 3 || d.Exec < 2 {
+			t.Errorf("denials = %+v, want drift ≥ 4, chmod, write ≥ 7, delete ≥ 3, exec ≥ 2", d)
 		}
 	})
 	for _, p := range []string{"/etc/palisade/new", "/etc/palisade/in", "/etc/palisade/link", "/etc/palisade/sym", "/etc/palisade/dir", "/srv/kept"} {
