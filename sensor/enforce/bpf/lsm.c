@@ -14,6 +14,15 @@
 //   path_unlink          unlink of a blocked path
 //   path_chmod           chmod adding an exec bit to a regular file in a
 //                        drift-prevention cgroup
+//   path_rename, path_link, path_symlink, path_mkdir, path_rmdir,
+//   path_truncate        the other ways to change a blocked path
+//
+// Limits: a path longer than 239 bytes or deeper than MAX_DEPTH
+// components (mount crossings included) matches no rule; such a path
+// cannot be created under a blocked prefix (its first new component is
+// checked), so only one already in the image escapes a prefix rule.
+// Rules match paths, not inodes: a hard link made before the rule reaches
+// the same file by another name.
 //
 // Decisions go by the current task's cgroup id: a cgroup not in `cgroups`
 // (the host, any unwatched container) pays one hash lookup per hook.
