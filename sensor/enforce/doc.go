@@ -1,13 +1,15 @@
-// Package enforce blocks file and process operations inside containers
-// with the backends a kernel without BPF LSM still offers, and probes
-// which backends this node has.
+// Package enforce blocks file and process operations inside containers,
+// with BPF LSM where the kernel allows it and the backends a kernel
+// without BPF LSM still offers, and probes which backends this node has.
 //
 // Backends, in the order the sensor prefers them (see Features.CanBlock):
 //
-//   - BPF LSM (lsm/file_open, lsm/bprm_check_security, ...): denies before
-//     the operation with EPERM. Not in this package yet; Probe reports
-//     whether the kernel loads LSM programs at all (the build host's 6.18
-//     refuses every trampoline program with EPERM).
+//   - BPF LSM (LoadLSM: lsm/file_open, bprm_check_security, path_unlink,
+//     path_chmod, ... with rules per cgroup in an LPM trie and drift
+//     prevention through inode storage): denies before the operation with
+//     EPERM. Probe reports whether the kernel loads LSM programs at all
+//     (the build host's 6.18 refuses every trampoline program with EPERM;
+//     TestLSMInVM proves the backend in a QEMU guest on Debian's 6.1).
 //   - Fanotify: permission events (FAN_OPEN_PERM, FAN_OPEN_EXEC_PERM) on a
 //     container's root mount; a user-space decision answers each open or
 //     exec with allow or deny (EPERM). Opens only: it cannot deny unlink,
