@@ -280,6 +280,9 @@ type compiled struct {
 	matcher   *match.Matcher
 	execPaths []string
 	blockOps  []string // operations some enforce-mode response blocks
+	// blocks names, per ruleset, the operations its responses block, so
+	// that /status names the ruleset a node cannot enforce.
+	blocks map[string][]string
 }
 
 // compileRules compiles a bundle's runtime rulesets.
@@ -300,7 +303,9 @@ func compileRules(b *bundle.Bundle) (*compiled, error) {
 	}
 	ops := map[string]bool{}
 	paths := map[string]bool{}
-	for _, rs := range d.Rulesets {
+	c.blocks = map[string][]string{}
+	for name, rs := range d.Rulesets {
+		rsOps := map[string]bool{}
 		if rs.Mode != "" && rs.Mode != policy.ModeEnforce {
 			continue
 		}
@@ -324,6 +329,7 @@ func compileRules(b *bundle.Bundle) (*compiled, error) {
 					}
 					for _, op := range selOps {
 						ops[op] = true
+						rsOps[op] = true
 					}
 					if slices.Contains(selOps, enforce.OpExec) {
 						for _, p := range s.ProcessExecutable {
@@ -334,6 +340,9 @@ func compileRules(b *bundle.Bundle) (*compiled, error) {
 					}
 				}
 			}
+		}
+		if len(rsOps) > 0 {
+			c.blocks[name] = sortedKeys(rsOps)
 		}
 	}
 	c.blockOps = sortedKeys(ops)
@@ -487,13 +496,20 @@ func (ns *nodeSensor) activate(ctx context.Context, e *bundles.Engine, f *bundle
 			ns.log.Error("native matcher not compiled: deciding with Rego", "revision", e.Revision(), "error", err)
 			return
 		}
-		ns.rules.Store(c)
-		ns.log.Info("native matcher compiled", "revision", c.revision, "blockOperations", c.blockOps)
 		ns.mu.Lock()
 		defer ns.mu.Unlock()
-		for _, op := range c.blockOps {
-			if b, reason := ns.wiredBackend(op); b == "" {
-				ns.noteUnenforcedLocked("*", op, reason)
+		// Activations fetch concurrently: only the active revision's
+		// matcher may replace the one in use.
+		if ns.client != nil && ns.client.Revision() != c.revision {
+			return
+		}
+		ns.rules.Store(c)
+		ns.log.Info("native matcher compiled", "revision", c.revision, "blockOperations", c.blockOps)
+		for rs, ops := range c.blocks {
+			for _, op := range ops {
+				if b, reason := ns.wiredBackend(op); b == "" {
+					ns.noteUnenforcedLocked(rs, op, reason)
+				}
 			}
 		}
 		for id, w := range ns.containers {

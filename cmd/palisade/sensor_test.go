@@ -118,6 +118,9 @@ func TestSensorStatus(t *testing.T) {
 	if !slices.Equal(c.execPaths, []string{"/bin/busybox"}) || !slices.Equal(c.blockOps, []string{"exec", "modifyFile"}) {
 		t.Fatalf("exec paths %v, block operations %v", c.execPaths, c.blockOps)
 	}
+	if !slices.Equal(c.blocks["no_busybox"], []string{"exec", "modifyFile"}) {
+		t.Errorf("blocks per ruleset %v", c.blocks)
+	}
 	var alerts bytes.Buffer
 	enc := &lockedEncoder{enc: json.NewEncoder(&alerts)}
 	features := enforce.Features{Fanotify: true, ExecKill: true, Reasons: map[string]string{enforce.FeatureBPFLSM: "EPERM"}}
