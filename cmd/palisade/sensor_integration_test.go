@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -108,10 +110,17 @@ func TestSensorAlertsOnExecInPod(t *testing.T) {
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
 
+	// A free port for /status: runSensor listens where it is told.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := ln.Addr().String()
+	ln.Close()
 	alerts := filepath.Join(t.TempDir(), "alerts.jsonl")
 	f := sensorFlags{
 		bundle: bundleFlags{url: hs.URL + "/bundles/test.tar.gz"}, nodeName: node, kubeconfig: c.Kubeconfig,
-		listen: "127.0.0.1:0", alertsFile: alerts, observationsFile: filepath.Join(t.TempDir(), "obs.jsonl"), logLevel: "warn",
+		listen: listen, alertsFile: alerts, observationsFile: filepath.Join(t.TempDir(), "obs.jsonl"), logLevel: "warn",
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -151,6 +160,7 @@ func TestSensorAlertsOnExecInPod(t *testing.T) {
 					t.Errorf("alert %+v", a)
 				}
 				checkExecBlocked(t, ctr, wait)
+				checkStatus(t, "http://"+listen, wait)
 				return
 			}
 		}
@@ -179,5 +189,42 @@ func checkExecBlocked(t *testing.T, ctr *runtime.Container, wait time.Duration) 
 			t.Fatalf("exec of the blocked /tmp/bb: exit %d, want 137 (killed) within %s", code, wait)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkStatus: /status counts the watched container, the alerts and the
+// kill, with the native matcher of the active revision and no unenforced
+// block (the ruleset blocks an exact exec path only); /metrics has the
+// sensor's series.
+func checkStatus(t *testing.T, base string, wait time.Duration) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(wait)
+	for {
+		var s sensorStatus
+		resp, err := client.Get(base + "/status")
+		if err == nil {
+			err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&s)
+			resp.Body.Close()
+		}
+		if err == nil && s.Watched == 1 && s.Alerts > 0 && s.Blocks > 0 && s.Matcher == "native" && s.Revision == "rev-it" && len(s.Unenforced) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/status = %+v, %v; want one watched container, alerts, a block, the native matcher of rev-it", s, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	for _, want := range []string{`palisade_sensor_events_total{operation="exec"}`, "palisade_sensor_drops_total", "palisade_sensor_alerts_total",
+		"palisade_sensor_match_seconds_bucket", `palisade_sensor_blocked_total{backend="exec-kill"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics has no %s", want)
+		}
 	}
 }
