@@ -161,6 +161,7 @@ func TestSensorAlertsOnExecInPod(t *testing.T) {
 				}
 				checkExecBlocked(t, ctr, wait)
 				checkStatus(t, "http://"+listen, wait)
+				checkPodEvent(t, kube, ns, wait)
 				return
 			}
 		}
@@ -226,5 +227,25 @@ func checkStatus(t *testing.T, base string, wait time.Duration) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics has no %s", want)
 		}
+	}
+}
+
+// checkPodEvent: an alert also leaves a Kubernetes Event on the pod.
+func checkPodEvent(t *testing.T, kube kubernetes.Interface, ns string, wait time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		evs, err := kube.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{})
+		if err == nil {
+			for _, e := range evs.Items {
+				if e.InvolvedObject.Kind == "Pod" && e.InvolvedObject.Name == "web-0" && e.Reason == "RuntimeAlert" {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no RuntimeAlert Event on pod %s/web-0 within %s (%v)", ns, wait, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
