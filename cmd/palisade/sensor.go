@@ -505,6 +505,9 @@ func (ns *nodeSensor) activate(ctx context.Context, e *bundles.Engine, f *bundle
 		}
 		ns.rules.Store(c)
 		ns.log.Info("native matcher compiled", "revision", c.revision, "blockOperations", c.blockOps)
+		// /status describes the active revision: blocks of the last one
+		// that this one dropped are no longer unenforced.
+		clear(ns.unenforced)
 		for rs, ops := range c.blocks {
 			for _, op := range ops {
 				if b, reason := ns.wiredBackend(op); b == "" {
@@ -595,6 +598,13 @@ func (ns *nodeSensor) onContainer(ev pods.ContainerEvent) {
 		}
 		delete(ns.containers, ev.ContainerID)
 		delete(ns.byCgroup, w.cgroupID)
+		// The pod's Event rate limits go with it (kept while another
+		// container of the pod runs: one more Event at worst).
+		for k := range ns.lastEvent {
+			if strings.HasPrefix(k, w.podUID+"/") {
+				delete(ns.lastEvent, k)
+			}
+		}
 	}
 }
 
