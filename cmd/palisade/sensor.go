@@ -165,7 +165,7 @@ func runSensor(ctx context.Context, stdout io.Writer, f sensorFlags) (err error)
 	}
 
 	attr := pods.New(pods.Options{Client: kube, NodeName: f.nodeName, ClusterID: f.clusterID, ClusterName: f.clusterName, Logger: log, Registerer: reg})
-	ns.attr = attr
+	ns.attr, ns.lookup = attr, attr.Lookup
 	attr.OnContainer(ns.onContainer)
 
 	mux := http.NewServeMux()
@@ -392,8 +392,10 @@ type nodeSensor struct {
 	observe  *lockedEncoder
 	recorder record.EventRecorder
 
-	probe  *sensor.Probe
-	attr   *pods.Attributor
+	probe *sensor.Probe
+	attr  *pods.Attributor
+	// lookup is attr.Lookup: the seam where unit tests give facts.
+	lookup func(containerID string) (*bundles.Container, bool)
 	client *bundles.Client
 	killer execKiller
 
@@ -661,10 +663,10 @@ func (ns *nodeSensor) handle(ev *sensor.Event) {
 	ns.events.Add(1)
 	ns.mEvents.WithLabelValues(op).Inc()
 	id, w := ns.containerOf(ev.CgroupID)
-	if id == "" || ns.attr == nil {
+	if id == "" || ns.lookup == nil {
 		return
 	}
-	facts, ok := ns.attr.Lookup(id)
+	facts, ok := ns.lookup(id)
 	if !ok {
 		return // not a pod's container: never acted on
 	}

@@ -168,3 +168,59 @@ func TestRuntimeEvent(t *testing.T) {
 		t.Errorf("file event %+v", re)
 	}
 }
+
+// TestSensorStreams: alert goes to the alert stream, a learning ruleset
+// to the observation stream and never to alerts, and an event of a
+// container no pod names (a host process) to neither.
+func TestSensorStreams(t *testing.T) {
+	repo := sensorTestRepo(t)
+	for _, c := range []struct {
+		name                       string
+		mode                       string
+		container                  string
+		alerts, observations, logs int
+	}{
+		{"enforce alerts", policy.ModeEnforce, "abc", 1, 0, 0},
+		{"learning observes, never alerts", policy.ModeLearning, "abc", 0, 1, 0},
+		{"host process is never acted on", policy.ModeEnforce, "host", 0, 0, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := repo.Rulesets["no_busybox"]
+			r.Spec.Mode = c.mode
+			repo.Rulesets["no_busybox"] = r
+			b, err := bundles.Build(repo, "test", "rev1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rules, err := compileRules(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var alerts, obs bytes.Buffer
+			ns := newNodeSensor("node-a", enforce.Features{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry(),
+				&lockedEncoder{enc: json.NewEncoder(&alerts)}, &lockedEncoder{enc: json.NewEncoder(&obs)})
+			ns.rules.Store(rules)
+			facts := &bundles.Container{Namespace: "shop", PodName: "web-1", ImageFullName: "docker.io/library/busybox", ImageTag: "1.36"}
+			ns.lookup = func(id string) (*bundles.Container, bool) { return facts, id == "abc" }
+			ns.containers[c.container] = &watched{cgroupID: 42, container: "app", facts: facts}
+			ns.byCgroup[42] = c.container
+			ns.handle(&sensor.Event{Op: sensor.OpExec, Path: "/bin/busybox", Comm: "sh", CgroupID: 42})
+			if n := strings.Count(alerts.String(), "\n"); n != c.alerts {
+				t.Errorf("%d alert lines, want %d:\n%s", n, c.alerts, alerts.String())
+			}
+			if n := strings.Count(obs.String(), "\n"); n != c.observations {
+				t.Errorf("%d observation lines, want %d:\n%s", n, c.observations, obs.String())
+			}
+			if c.alerts > 0 {
+				var a alertLine
+				if err := json.Unmarshal(alerts.Bytes(), &a); err != nil {
+					t.Fatal(err)
+				}
+				if a.Pod != "web-1" || a.Namespace != "shop" || a.Container != "app" || a.Image != "docker.io/library/busybox:1.36" ||
+					a.Operation != "exec" || a.Path != "/bin/busybox" || a.Ruleset != "no_busybox" || a.Node != "node-a" {
+					t.Errorf("alert %+v", a)
+				}
+			}
+		})
+	}
+}
