@@ -32,6 +32,7 @@ const (
 // decision, and converting through map[string]any was another tenth.
 type Engine struct {
 	revision   string
+	bundle     *bundle.Bundle
 	schedules  Schedules
 	attestors  map[string]policy.AttestorSpec
 	verifies   bool                   // the bundle has verification rules
@@ -49,7 +50,7 @@ func NewEngine(ctx context.Context, b *bundle.Bundle) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", b.Manifest.Revision, err)
 	}
-	e := &Engine{revision: b.Manifest.Revision, schedules: facts.schedules(), attestors: facts.Attestors}
+	e := &Engine{revision: b.Manifest.Revision, bundle: b, schedules: facts.schedules(), attestors: facts.Attestors}
 	queries := map[string]*rego.PreparedEvalQuery{AdmissionQuery: &e.admission, ContinuousQuery: &e.continuous, RuntimeQuery: &e.runtime}
 	if facts.verifies() {
 		e.verifies = true
@@ -77,6 +78,11 @@ func NewEngine(ctx context.Context, b *bundle.Bundle) (*Engine, error) {
 
 // Revision is the revision (Git commit) of the engine's bundle.
 func (e *Engine) Revision() string { return e.revision }
+
+// Bundle is the bundle the engine was compiled from, for consumers that
+// compile it further (the sensor's native matcher): they see exactly
+// what the client verified and activated. It is shared: do not modify.
+func (e *Engine) Bundle() *bundle.Bundle { return e.bundle }
 
 // Schedules says when the continuous rules are re-checked: the
 // cluster-wide definition's schedule, and that of each namespace listed

@@ -135,8 +135,7 @@ func runSensor(ctx context.Context, stdout io.Writer, f sensorFlags) (err error)
 	if err != nil {
 		return err
 	}
-	fetch := newBundleFetcher(copts)
-	copts.OnActivate = func(e *bundles.Engine) { ns.activate(ctx, e, fetch) }
+	copts.OnActivate = func(e *bundles.Engine) { ns.activate(e) }
 	client, err := bundles.NewClient(copts)
 	if err != nil {
 		return err
@@ -226,51 +225,6 @@ func (l *lockedEncoder) write(v any) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.enc.Encode(v)
-}
-
-// bundleFetcher reads the raw bundle of the active revision, because the
-// native matcher compiles from the bundle's data and bundles.Engine does
-// not hand it out. It fetches with the client's URL, token, TLS and
-// verification key, so the matcher sees exactly what the engine verified.
-type bundleFetcher struct {
-	o    bundles.ClientOptions
-	http *http.Client
-}
-
-func newBundleFetcher(o bundles.ClientOptions) *bundleFetcher {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if o.TLS != nil {
-		tr.TLSClientConfig = o.TLS
-	}
-	// A bundle is at most MaxBytes; a minute is a slow link's worth.
-	return &bundleFetcher{o: o, http: &http.Client{Transport: tr, Timeout: time.Minute}}
-}
-
-func (b *bundleFetcher) fetch(ctx context.Context) (*bundle.Bundle, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.o.URL, nil)
-	if err != nil {
-		return nil, err
-	}
-	if b.o.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+b.o.Token)
-	}
-	resp, err := b.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", b.o.URL, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch %s: %s", b.o.URL, resp.Status)
-	}
-	limit := b.o.MaxBytes
-	if limit == 0 {
-		limit = bundles.DefaultMaxBytes
-	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", b.o.URL, err)
-	}
-	return bundles.Read(raw, b.o.Verify, limit)
 }
 
 // compiled is the native matcher of one revision and the exec paths its
@@ -480,27 +434,20 @@ func (ns *nodeSensor) backendSummary() map[string]string {
 	return out
 }
 
-// activate compiles the native matcher of a new revision and reprograms
-// the exec killer. Until it succeeds, events are decided by the engine.
-func (ns *nodeSensor) activate(ctx context.Context, e *bundles.Engine, f *bundleFetcher) {
+// activate compiles the native matcher of a new revision, from the
+// bundle the client verified and activated, and reprograms the exec
+// killer; off the client's goroutine, which OnActivate must not hold.
+// Until it succeeds, events are decided by the engine.
+func (ns *nodeSensor) activate(e *bundles.Engine) {
 	go func() {
-		fctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		b, err := f.fetch(fctx)
-		if err == nil && b.Manifest.Revision != e.Revision() {
-			err = fmt.Errorf("fetched revision %s, active %s", b.Manifest.Revision, e.Revision())
-		}
-		var c *compiled
-		if err == nil {
-			c, err = compileRules(b)
-		}
+		c, err := compileRules(e.Bundle())
 		if err != nil {
 			ns.log.Error("native matcher not compiled: deciding with Rego", "revision", e.Revision(), "error", err)
 			return
 		}
 		ns.mu.Lock()
 		defer ns.mu.Unlock()
-		// Activations fetch concurrently: only the active revision's
+		// Activations compile concurrently: only the active revision's
 		// matcher may replace the one in use.
 		if ns.client != nil && ns.client.Revision() != c.revision {
 			return
