@@ -71,61 +71,7 @@ struct {
 	__type(value, struct scratch);
 } scratch SEC(".maps");
 
-struct walk {
-	struct dentry *dentry;
-	struct vfsmount *vmnt;
-	struct mount *mnt;
-	struct dentry *root_dentry;
-	struct vfsmount *root_mnt;
-	struct scratch *s;
-	u32 pos;
-	bool done;
-};
-
-// walk_step prepends one path component, or crosses from a mount's root
-// to its mount point, like sensor.c's walk_step (d_path up to the task's
-// root). Run by bpf_loop so the verifier checks one iteration.
-static long walk_step(u32 i, void *ctx)
-{
-	struct walk *w = ctx;
-	struct scratch *s = w->s;
-	struct dentry *dentry = w->dentry;
-	struct vfsmount *vmnt = w->vmnt;
-	struct mount *mnt = w->mnt;
-	if (dentry == w->root_dentry && vmnt == w->root_mnt) {
-		w->done = true;
-		return 1;
-	}
-	struct dentry *mnt_root = BPF_CORE_READ(vmnt, mnt_root);
-	if (dentry == mnt_root) {
-		struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
-		if (parent == mnt) {
-			w->done = true;
-			return 1;
-		}
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-		w->mnt = parent;
-		w->vmnt = (void *)parent + bpf_core_field_offset(struct mount, mnt);
-		return 0;
-	}
-	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	if (parent == dentry) {
-		w->done = true;
-		return 1;
-	}
-	u32 len = BPF_CORE_READ(dentry, d_name.len) & NAME_MAX;
-	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
-	u32 pos = w->pos & (BUILD - 1);
-	if (pos <= len + 1)
-		return 1; // too long for a key: leaves done false
-	pos -= len;
-	bpf_probe_read_kernel(&s->build[pos & (BUILD - 1)], len, name);
-	pos -= 1;
-	s->build[pos & (BUILD - 1)] = '/';
-	w->pos = pos;
-	w->dentry = parent;
-	return 0;
-}
+#include "walk.h"
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(kill_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
