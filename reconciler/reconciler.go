@@ -42,6 +42,10 @@ type Options struct {
 	WebhookSecret []byte
 	Logger        *slog.Logger
 	Registerer    prometheus.Registerer
+	// OnPolicy, when set, is called after each pass that published a new
+	// commit, with the validated policy it was built from (learning reads
+	// the rulesets' modes and source files from it). It must not block.
+	OnPolicy func(commit string, repo *policy.Repo)
 }
 
 // Reconciler runs passes from Source to Publisher.
@@ -208,6 +212,9 @@ func (r *Reconciler) reconcile(ctx context.Context) error {
 	}
 	r.setLastCommit(snap.Commit)
 	r.recordSuccess(snap.Commit, set, changed, now)
+	if r.opts.OnPolicy != nil {
+		r.opts.OnPolicy(snap.Commit, repo)
+	}
 	r.log.Info("bundles published", keyCommit, snap.Commit, keyClusters, len(set), keyChanged, changed)
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/palisade-dev/palisade/policy"
 	"github.com/palisade-dev/palisade/reconciler"
 	"github.com/palisade-dev/palisade/reconciler/gogit"
 	"github.com/palisade-dev/palisade/test/gitserver"
@@ -307,5 +308,44 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// OnPolicy hears of every published commit with its validated policy, and
+// of nothing that failed validation.
+func TestOnPolicyHearsPublishedCommitsOnly(t *testing.T) {
+	srv := gitserver.Start(t)
+	repo := srv.NewRepo(t, "policy")
+	good := repo.CopyDir("example policy", "../policies-example")
+	src, err := gogit.New(gogit.Options{URL: repo.URL, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var heard []string
+	rulesets := 0
+	rec, err := reconciler.New(reconciler.Options{
+		Source: src, Publisher: &publisher{}, Ref: "refs/heads/main",
+		OnPolicy: func(commit string, p *policy.Repo) {
+			heard = append(heard, commit)
+			rulesets = len(p.Rulesets)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := rec.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(examplePolicy(t), "privileged: {action: block}", "privileged: {action: blok}", 1)
+	repo.Commit("typo", map[string]string{"clusters/prod.yaml": broken})
+	if err := rec.Reconcile(ctx); err == nil {
+		t.Fatal("invalid commit reconciled")
+	}
+	if len(heard) != 1 || heard[0] != good {
+		t.Fatalf("OnPolicy heard %v, want only %s", heard, good)
+	}
+	if rulesets != 2 {
+		t.Errorf("OnPolicy saw %d rulesets, want the example's 2", rulesets)
 	}
 }
