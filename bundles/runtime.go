@@ -51,6 +51,12 @@ type Container struct {
 	PodLabels     map[string]string `json:"podLabels"`
 	ClusterID     string            `json:"clusterId"`
 	ClusterName   string            `json:"clusterName"`
+	// Workload is "<Kind>/<name>" of the pod's top controller
+	// ("Deployment/web", "CronJob/nightly", "Pod/<name>" for a bare pod),
+	// as sensor/pods derives it from the pod's owner reference.
+	Workload string `json:"workload"`
+	// ContainerName is the container's name in the pod spec.
+	ContainerName string `json:"containerName"`
 }
 
 // RuntimeMatch is one response of a ruleset that matched an event.
@@ -149,6 +155,8 @@ func RuntimeInput(ev *RuntimeEvent, c *Container) ast.Value {
 			ast.Item(ast.InternedTerm("podLabels"), ast.NewTerm(labels)),
 			ast.Item(ast.InternedTerm("clusterId"), ast.StringTerm(c.ClusterID)),
 			ast.Item(ast.InternedTerm("clusterName"), ast.StringTerm(c.ClusterName)),
+			ast.Item(ast.InternedTerm("workload"), ast.StringTerm(c.Workload)),
+			ast.Item(ast.InternedTerm("containerName"), ast.StringTerm(c.ContainerName)),
 		))
 	}
 	return ast.NewObject(

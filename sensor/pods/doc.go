@@ -12,6 +12,12 @@
 // container id, without the runtime's scheme ("containerd://",
 // "cri-o://", "docker://"), because a cgroup path names the bare id.
 //
+// Each container's facts name its workload ("Deployment/web": the pod's
+// top controller, derived from the pod's controller owner reference and
+// pod-template-hash label alone, see Workload; CronJobs by a documented
+// heuristic on their Jobs' names) and its container name in the pod spec,
+// from the container status it was matched by.
+//
 // Invariants: a container id that no pod of this node names has no facts,
 // so Lookup reports false for host processes and for containers started
 // outside Kubernetes, and a sensor that acts only on Lookup's facts never

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -24,7 +25,10 @@ func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
 
 const (
 	nodeName = "node-under-test"
-	digest   = "sha256:5c8f1ab0d6a1b0bf2a1a5a8d7a8f0c1e7b0a53c4e0c9d7b3a8e6f5d4c3b2a190"
+	// templateHash is the pod-template-hash of the Deployment's
+	// ReplicaSet, which suffixes its name.
+	templateHash = "7f9c6d5b4"
+	digest       = "sha256:5c8f1ab0d6a1b0bf2a1a5a8d7a8f0c1e7b0a53c4e0c9d7b3a8e6f5d4c3b2a190"
 	// wait bounds each wait on the API server and the informer.
 	wait = 20 * time.Second
 )
@@ -52,8 +56,27 @@ func setup(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{client: client, events: make(chan pods.ContainerEvent, 64)}
+	// The pod belongs to Deployment "web" through its ReplicaSet, as the
+	// Deployment controller names them (no controller runs here: the
+	// ReplicaSet is created by hand, and the pod's owner reference names
+	// it by uid, as the ReplicaSet controller's would).
+	labels := map[string]string{"app": "web", "pod-template-hash": templateHash}
+	rs, err := client.AppsV1().ReplicaSets(ns).Create(ctx, &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-" + templateHash, Namespace: ns, Labels: labels},
+		Spec: appsv1.ReplicaSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox:1.36"}}},
+			},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.pod, err = client.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "web-0", Namespace: ns, Labels: map[string]string{"app": "web"}},
+		ObjectMeta: metav1.ObjectMeta{Name: "web-0", Namespace: ns, Labels: labels,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))}},
 		Spec: corev1.PodSpec{NodeName: nodeName, Containers: []corev1.Container{{
 			Name: "app", Image: "busybox:1.36", Command: []string{"sleep", "3600"}}}},
 	}, metav1.CreateOptions{})
@@ -149,8 +172,9 @@ func TestRealPodAttributesRealContainer(t *testing.T) {
 
 	want := bundles.Container{
 		ImageFullName: "docker.io/library/busybox", ImageName: "library/busybox", ImageTag: "1.36",
-		Namespace: f.pod.Namespace, PodName: "web-0", PodLabels: map[string]string{"app": "web"},
+		Namespace: f.pod.Namespace, PodName: "web-0", PodLabels: map[string]string{"app": "web", "pod-template-hash": templateHash},
 		ClusterID: "cid-1", ClusterName: "test",
+		Workload: "Deployment/web", ContainerName: "app",
 	}
 	for _, id := range []string{f.container.ID(), f.container.ContainerID()} {
 		got, ok := f.attr.Lookup(id)
@@ -255,7 +279,8 @@ func TestSensorEventsAttributeToThePod(t *testing.T) {
 				t.Fatalf("event's cgroup %s names no container", path)
 			}
 			c, ok := f.attr.Lookup(ref.ID)
-			if !ok || c.Namespace != f.pod.Namespace || c.PodName != "web-0" || c.PodLabels["app"] != "web" {
+			if !ok || c.Namespace != f.pod.Namespace || c.PodName != "web-0" || c.PodLabels["app"] != "web" ||
+				c.Workload != "Deployment/web" || c.ContainerName != "app" {
 				t.Fatalf("exec in %s attributed to %+v, %v; want pod %s/web-0", path, c, ok, f.pod.Namespace)
 			}
 			return

@@ -354,6 +354,7 @@ func (a *Attributor) entries(pod *corev1.Pod) map[string]*entry {
 			labels[k] = v
 		}
 	}
+	workload := Workload(pod)
 	out := map[string]*entry{}
 	for _, list := range [][]corev1.ContainerStatus{
 		pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses, pod.Status.EphemeralContainerStatuses,
@@ -377,6 +378,7 @@ func (a *Attributor) entries(pod *corev1.Pod) map[string]*entry {
 						ImageFullName: img.fullName, ImageName: img.name, ImageTag: img.tag,
 						Namespace: pod.Namespace, PodName: pod.Name, PodLabels: labels,
 						ClusterID: a.opts.ClusterID, ClusterName: a.opts.ClusterName,
+						Workload: workload, ContainerName: st.Name,
 					},
 				},
 			}

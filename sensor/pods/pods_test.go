@@ -128,18 +128,19 @@ func TestLookupIndexesEveryKindOfContainerStatus(t *testing.T) {
 		want     bundles.Container
 	}{
 		{"container by bare id, status image", idApp, bundles.Container{ImageFullName: "docker.io/library/nginx",
-			ImageName: "library/nginx", ImageTag: "1.25"}},
+			ImageName: "library/nginx", ImageTag: "1.25", ContainerName: "app"}},
 		{"container with its scheme", "containerd://" + idApp, bundles.Container{ImageFullName: "docker.io/library/nginx",
-			ImageName: "library/nginx", ImageTag: "1.25"}},
+			ImageName: "library/nginx", ImageTag: "1.25", ContainerName: "app"}},
 		{"terminated init container stays attributable", idInit, bundles.Container{ImageFullName: "docker.io/library/busybox",
-			ImageName: "library/busybox", ImageTag: "1.36"}},
+			ImageName: "library/busybox", ImageTag: "1.36", ContainerName: "init"}},
 		{"ephemeral container, spec image", idDbg, bundles.Container{ImageFullName: "ghcr.io/acme/debug",
-			ImageName: "acme/debug", ImageTag: "v2"}},
+			ImageName: "acme/debug", ImageTag: "v2", ContainerName: "debug"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := tc.want
 			want.Namespace, want.PodName, want.PodLabels = "shop", "web-0", labels
 			want.ClusterID, want.ClusterName = "c-1", "prod"
+			want.Workload = "Pod/web-0" // no owner: a bare pod
 			got, ok := a.Lookup(tc.id)
 			if !ok {
 				t.Fatalf("Lookup(%s) = false", tc.id)
