@@ -37,11 +37,11 @@ type sensorPending struct {
 }
 
 type sensorScratch struct {
-	_       structs.HostLayout
-	Hdr     sensorEventHdr
-	Data    [8192]int8
-	Pathbuf [8192]int8
-	Upath   [4096]int8
+	_     structs.HostLayout
+	Hdr   sensorEventHdr
+	Data  [8192]int8
+	Build [8192]int8
+	Upath [4096]int8
 }
 
 // loadSensor returns the embedded CollectionSpec for sensor.

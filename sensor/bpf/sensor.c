@@ -64,13 +64,19 @@ struct event_hdr {
 	char comm[16];
 };
 
+// The build area of the shared path walk (../enforce/bpf/walk.h): a path
+// is built backwards from PATH_BUF - 1, positions are masked with BUILD - 1.
+#define BUILD PATH_BUF
+
 // One per CPU: the event being built, and room to build a path backwards.
 // The data area is twice PATH_BUF so that joining a directory and a
-// relative path, each bounded by PATH_BUF, stays in bounds.
+// relative path, each bounded by PATH_BUF, stays in bounds; build is
+// twice BUILD for walk.h (a component adds up to NAME_MAX bytes past a
+// masked position).
 struct scratch {
 	struct event_hdr hdr;
 	char data[2 * PATH_BUF];
-	char pathbuf[2 * PATH_BUF];
+	char build[2 * BUILD];
 	char upath[PATH_BUF];
 };
 
@@ -172,67 +178,8 @@ static __always_inline void emit(struct scratch *s)
 	}
 }
 
-// A path walk in progress: the state bpf_loop passes to walk_step.
-struct walk {
-	struct dentry *dentry;
-	struct vfsmount *vmnt;
-	struct mount *mnt;
-	struct dentry *root_dentry;
-	struct vfsmount *root_mnt;
-	u32 pos;
-	bool done;
-};
-
-// walk_step moves one step up: to the parent dentry, prepending its name,
-// or from a mount's root to its mount point. It runs under bpf_loop, which
-// the verifier checks once instead of once per iteration (an inline loop
-// of MAX_DEPTH steps exceeds its million-instruction budget).
-static long walk_step(u32 i, void *ctx)
-{
-	struct walk *w = ctx;
-	u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
-	if (!s)
-		return 1;
-	// Locals, not w->field, inside BPF_CORE_READ: it would record a CO-RE
-	// relocation against struct walk, which the kernel's BTF lacks.
-	struct dentry *dentry = w->dentry;
-	struct vfsmount *vmnt = w->vmnt;
-	struct mount *mnt = w->mnt;
-	if (dentry == w->root_dentry && vmnt == w->root_mnt) {
-		w->done = true;
-		return 1;
-	}
-	struct dentry *mnt_root = BPF_CORE_READ(vmnt, mnt_root);
-	if (dentry == mnt_root) {
-		struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
-		if (parent == mnt) { // the namespace's root: no further up
-			w->done = true;
-			return 1;
-		}
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-		w->mnt = parent;
-		w->vmnt = (void *)parent + bpf_core_field_offset(struct mount, mnt);
-		return 0;
-	}
-	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	if (parent == dentry) {
-		w->done = true;
-		return 1;
-	}
-	u32 len = BPF_CORE_READ(dentry, d_name.len) & NAME_MAX;
-	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
-	u32 pos = w->pos & (2 * PATH_BUF - 1);
-	if (pos <= len + 1 || pos > PATH_BUF)
-		return 1; // longer than PATH_BUF: keep the tail
-	pos -= len;
-	bpf_probe_read_kernel(&s->pathbuf[pos & (PATH_BUF - 1)], len, name);
-	pos -= 1;
-	s->pathbuf[pos & (PATH_BUF - 1)] = '/';
-	w->pos = pos;
-	w->dentry = parent;
-	return 0;
-}
+// The path walk the enforce programs use too: struct walk and walk_step.
+#include "../enforce/bpf/walk.h"
 
 // resolve_path writes the path of (mnt, dentry) relative to the task's
 // root into s->data at offset off and returns its length. It walks up like
@@ -241,7 +188,7 @@ static long walk_step(u32 i, void *ctx)
 // process sees /bin/busybox and not the host path of its rootfs. A file
 // outside the task's root (reached through an fd passed in) reads as the
 // path from the mount namespace's root. Deleted files have no "(deleted)"
-// suffix. Deeper than MAX_DEPTH or longer than PATH_BUF sets
+// suffix. Deeper than MAX_DEPTH or longer than PATH_BUF - 2 bytes sets
 // FLAG_PATH_TRUNCATED and keeps the tail, which is the part rules match.
 static __always_inline u32 resolve_path(struct scratch *s, struct task_struct *task,
 					 struct vfsmount *vmnt, struct dentry *dentry, u32 off)
@@ -252,20 +199,19 @@ static __always_inline u32 resolve_path(struct scratch *s, struct task_struct *t
 		.mnt = (void *)vmnt - bpf_core_field_offset(struct mount, mnt),
 		.root_dentry = BPF_CORE_READ(task, fs, root.dentry),
 		.root_mnt = BPF_CORE_READ(task, fs, root.mnt),
-		.pos = PATH_BUF, // the path grows backwards from the middle of pathbuf
+		.s = s,
+		.pos = PATH_BUF - 1, // the path grows backwards, ending before build[PATH_BUF - 1]
 	};
 	bpf_loop(MAX_DEPTH, walk_step, &w, 0);
 	if (!w.done)
 		s->hdr.flags |= FLAG_PATH_TRUNCATED;
-	u32 pos = w.pos & (2 * PATH_BUF - 1);
-	if (pos > PATH_BUF)
-		pos = PATH_BUF;
-	if (pos == PATH_BUF) {
-		pos -= 1;
-		s->pathbuf[pos & (PATH_BUF - 1)] = '/';
+	u32 pos = w.pos & (BUILD - 1);
+	if (pos >= PATH_BUF - 1) { // the root itself
+		pos = PATH_BUF - 2;
+		s->build[pos] = '/';
 	}
-	u32 len = (PATH_BUF - pos) & (PATH_BUF - 1);
-	bpf_probe_read_kernel(&s->data[off & (PATH_BUF - 1)], len, &s->pathbuf[pos & (PATH_BUF - 1)]);
+	u32 len = (PATH_BUF - 1 - pos) & (PATH_BUF - 1);
+	bpf_probe_read_kernel(&s->data[off & (PATH_BUF - 1)], len, &s->build[pos & (BUILD - 1)]);
 	return len;
 }
 

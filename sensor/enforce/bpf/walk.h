@@ -1,5 +1,5 @@
-// walk.h: the path walk execkill.c and lsm.c share. A file's path as
-// the current task sees it is built backwards into struct scratch's
+// walk.h: the path walk of execkill.c, lsm.c and ../../bpf/sensor.c: a path
+// as the current task sees it is built backwards into struct scratch's
 // build buffer (2 * BUILD bytes), one component per bpf_loop iteration,
 // crossing mounts up to the task's root, as d_path does. The including
 // file defines BUILD and struct scratch (with char build[2 * BUILD])
@@ -19,7 +19,7 @@ struct walk {
 };
 
 // walk_step prepends one path component, or crosses from a mount's root
-// to its mount point, like sensor.c's walk_step (d_path up to the task's
+// to its mount point, as d_path does (up to the current task's
 // root). Run by bpf_loop so the verifier checks one iteration.
 static long walk_step(u32 i, void *ctx)
 {
@@ -53,7 +53,7 @@ static long walk_step(u32 i, void *ctx)
 	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
 	u32 pos = w->pos & (BUILD - 1);
 	if (pos <= len + 1)
-		return 1; // too long for a key: leaves done false
+		return 1; // too long for the buffer: leaves done false
 	pos -= len;
 	bpf_probe_read_kernel(&s->build[pos & (BUILD - 1)], len, name);
 	pos -= 1;
