@@ -42,6 +42,14 @@ type Selector struct {
 	ProcessExecutable        []string `yaml:"processExecutable" json:"processExecutable,omitempty"`
 	ProcessName              []string `yaml:"processName" json:"processName,omitempty"`
 	SessionLeaderInteractive *bool    `yaml:"sessionLeaderInteractive" json:"sessionLeaderInteractive,omitempty"`
+	// KubernetesWorkload and ContainerName are Palisade's extensions of
+	// the Defend for Containers conditions: the container's workload
+	// ("Deployment/web", "CronJob/nightly", "Pod/<name>" for a bare pod;
+	// exact, or a prefix when a value ends with `*`, like
+	// kubernetesPodName) and its name in the pod spec (exact). Learned
+	// rules (LearnedRules) select their workload's container with them.
+	KubernetesWorkload []string `yaml:"kubernetesWorkload" json:"kubernetesWorkload,omitempty"`
+	ContainerName      []string `yaml:"containerName" json:"containerName,omitempty"`
 }
 
 // Response acts on events matched by any selector in Match and by none in

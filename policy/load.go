@@ -26,6 +26,10 @@ type Repo struct {
 	Rulesets  map[string]*RuntimeRuleset
 	Attestors map[string]*Attestor
 	Tests     []*PolicyTest
+	// Learned holds the LearnedRules by the name of the ruleset they
+	// extend. Load has already compiled them into Rulesets; they are kept
+	// for tools (what was learned, with its evidence).
+	Learned map[string]*LearnedRules
 	// FS is the repository the documents were read from; PolicyTest cases
 	// read their manifest files from it.
 	FS fs.FS
@@ -66,7 +70,8 @@ func LoadDir(dir string) (*Repo, error) {
 // groups (Kubernetes manifests used by tests) are left alone. When anything
 // is wrong, Load returns an ErrorList holding every problem found.
 func Load(fsys fs.FS) (*Repo, error) {
-	repo := &Repo{Rulesets: map[string]*RuntimeRuleset{}, Attestors: map[string]*Attestor{}, FS: fsys}
+	repo := &Repo{Rulesets: map[string]*RuntimeRuleset{}, Attestors: map[string]*Attestor{},
+		Learned: map[string]*LearnedRules{}, FS: fsys}
 	var errs ErrorList
 	walkErr := fs.WalkDir(fsys, ".", func(name string, entry fs.DirEntry, err error) error {
 		if err != nil {
@@ -231,8 +236,10 @@ func (r *Repo) addDocument(file string, index int, n *yaml.Node) ErrorList {
 		target = &Attestor{}
 	case KindPolicyTest:
 		target = &PolicyTest{}
+	case KindLearnedRules:
+		target = &LearnedRules{}
 	default:
-		d.errorf(kindNode, "kind", "unknown kind %q (want Policy, RuntimeRuleset, Attestor or PolicyTest)", h.Kind)
+		d.errorf(kindNode, "kind", "unknown kind %q (want Policy, RuntimeRuleset, Attestor, PolicyTest or LearnedRules)", h.Kind)
 		return d.errs
 	}
 	// Decode the document into {apiVersion, kind, <target's fields>}.
@@ -257,6 +264,9 @@ func (r *Repo) addDocument(file string, index int, n *yaml.Node) ErrorList {
 	case *PolicyTest:
 		t.Source = src
 		r.Tests = append(r.Tests, t)
+	case *LearnedRules:
+		t.Source = src
+		d.errs = append(d.errs, addNamed(r.Learned, t.Metadata.Name, t, src, KindLearnedRules)...)
 	}
 	return d.errs
 }
@@ -270,6 +280,7 @@ func (p *Policy) source() Source         { return p.Source }
 func (p *RuntimeRuleset) source() Source { return p.Source }
 func (p *Attestor) source() Source       { return p.Source }
 func (p *PolicyTest) source() Source     { return p.Source }
+func (p *LearnedRules) source() Source   { return p.Source }
 
 func addNamed[T sourced](m map[string]T, name string, doc T, src Source, kind string) ErrorList {
 	if prev, ok := m[name]; ok && name != "" {

@@ -30,7 +30,10 @@ var (
 	clusterPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 	// The Kubernetes namespace grammar (RFC 1123 label).
 	namespacePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
-	cronParser       = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+	// A workload, "<Kind>/<name>": a Kubernetes kind and an object name
+	// (a DNS subdomain).
+	workloadPattern = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+	cronParser      = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 )
 
 // Enumerations of rule parameters.
@@ -130,9 +133,22 @@ func validate(r *Repo) ErrorList {
 		}
 		errs = append(errs, v.errs...)
 	}
+	validRulesets := map[string]bool{}
 	for _, name := range sortedKeys(r.Rulesets) {
 		v := &validator{src: r.Rulesets[name].Source}
 		v.ruleset(r.Rulesets[name])
+		validRulesets[name] = len(v.errs) == 0
+		errs = append(errs, v.errs...)
+	}
+	// Learned rules are compiled into their ruleset once it is valid
+	// (the reserved names are checked first) and they are valid too.
+	for _, name := range sortedKeys(r.Learned) {
+		l := r.Learned[name]
+		v := &validator{src: l.Source}
+		v.learned(r, l)
+		if len(v.errs) == 0 && validRulesets[name] {
+			CompileLearned(r.Rulesets[name], l)
+		}
 		errs = append(errs, v.errs...)
 	}
 	for _, name := range sortedKeys(r.Attestors) {

@@ -44,6 +44,9 @@ func (v *validator) d4cSection(field string, s *D4CSection, operations []string,
 	for i, sel := range s.Selectors {
 		sf := fmt.Sprintf("%s.selectors[%d]", field, i)
 		v.name(sf+".name", sel.Name)
+		if strings.HasPrefix(sel.Name, LearnedPrefix) {
+			v.errorf(sf+".name", "selector names starting with %q are reserved for the rules of LearnedRules", LearnedPrefix)
+		}
 		if names[sel.Name] {
 			v.errorf(sf+".name", "duplicate selector %q", sel.Name)
 		}
@@ -76,6 +79,18 @@ func (v *validator) d4cSection(field string, s *D4CSection, operations []string,
 		}
 		if !file && (sel.IgnoreVolumeFiles || sel.IgnoreVolumeMounts) {
 			v.errorf(sf, "ignoreVolumeFiles and ignoreVolumeMounts apply to file selectors only")
+		}
+		for j, w := range sel.KubernetesWorkload {
+			prefix := strings.HasSuffix(w, "*") && strings.Count(w, "*") == 1
+			if !prefix && !workloadPattern.MatchString(w) {
+				v.errorf(fmt.Sprintf("%s.kubernetesWorkload[%d]", sf, j),
+					"invalid workload %q (want <Kind>/<name> such as Deployment/web, or a prefix ending with *)", w)
+			}
+		}
+		for j, c := range sel.ContainerName {
+			if !namespacePattern.MatchString(c) {
+				v.errorf(fmt.Sprintf("%s.containerName[%d]", sf, j), "invalid container name %q (want a DNS label, as in the pod spec)", c)
+			}
 		}
 		for j, l := range sel.KubernetesPodLabel {
 			if k, _, ok := strings.Cut(l, ":"); !ok || k == "" {

@@ -21,7 +21,9 @@
 #	   "imageFullName": "ghcr.io/acme/app",  registry/repository
 #	   "imageName": "acme/app", "imageTag": "1.0",
 #	   "namespace": "shop", "podName": "web-7f9c", "podLabels": {"app": "web"},
-#	   "clusterId": "…", "clusterName": "prod"}}}
+#	   "clusterId": "…", "clusterName": "prod",
+#	   "workload": "Deployment/web",      the pod's top controller, <Kind>/<name>
+#	   "containerName": "app"}}}          the container's name in the pod spec
 #
 # Decision:
 #
@@ -30,6 +32,11 @@
 #	              "mode": "enforce", "actions": ["alert", "block"],
 #	              "selectors": ["new_executables"]}},  the response's match selectors that hit
 #	 "observe": false}                 a learning ruleset matched: feed the profile
+#
+# kubernetesWorkload (exact or trailing `*`) and containerName (exact) are
+# Palisade's extensions of the Defend for Containers conditions; learned
+# rules (the LearnedRules kind, compiled by the policy loader into
+# ordinary selectors) select their workload's container with them.
 #
 # Meaning: the rulesets are those of the definition that applies to the
 # container's namespace (lib/decision.definition: a namespaced definition
@@ -140,7 +147,9 @@ _selects(sel) if {
 	_any_equal(sel, "containerImageTag", _fact("imageTag"))
 	_any_equal(sel, "kubernetesClusterId", _fact("clusterId"))
 	_any_equal(sel, "kubernetesClusterName", _fact("clusterName"))
-	_any_pod_name(sel)
+	_any_equal(sel, "containerName", _fact("containerName"))
+	_any_wildcard(sel, "kubernetesPodName", _fact("podName"))
+	_any_wildcard(sel, "kubernetesWorkload", _fact("workload"))
 	_any_label(sel)
 	_interactive(sel)
 	not _ignored(sel)
@@ -164,11 +173,12 @@ _any_path(sel, key, path) if {
 	glob.match(p, ["/"], path)
 }
 
-_any_pod_name(sel) if count(object.get(sel, "kubernetesPodName", [])) == 0
+# Pod names and workloads: exact, or a prefix ending with `*`.
+_any_wildcard(sel, key, _) if count(object.get(sel, key, [])) == 0
 
-_any_pod_name(sel) if {
-	some p in sel.kubernetesPodName
-	trailing_wildcard(p, _fact("podName"))
+_any_wildcard(sel, key, value) if {
+	some p in sel[key]
+	trailing_wildcard(p, value)
 }
 
 # Labels are key:value (split at the first colon); the value may end

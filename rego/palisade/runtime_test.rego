@@ -37,6 +37,8 @@ _container := {
 	"podLabels": {"app": "web-frontend", "tier": "front"},
 	"clusterId": "c-123",
 	"clusterName": "prod",
+	"workload": "Deployment/web",
+	"containerName": "app",
 }
 
 _file_event(operation, path) := {
@@ -171,6 +173,67 @@ test_pod_name_prefix_without_wildcard_no_match if not _hits({"kubernetesPodName"
 test_pod_name_inner_star_is_literal_no_match if not _hits({"kubernetesPodName": ["w*-7f9c"]})
 
 test_pod_name_lone_star_matches_all if _hits({"kubernetesPodName": ["*"]})
+
+test_workload_exact_matches if _hits({"kubernetesWorkload": ["StatefulSet/db", "Deployment/web"]})
+
+test_workload_other_no_match if not _hits({"kubernetesWorkload": ["Deployment/web2"]})
+
+test_workload_prefix_without_wildcard_no_match if not _hits({"kubernetesWorkload": ["Deployment/we"]})
+
+test_workload_trailing_wildcard_matches if _hits({"kubernetesWorkload": ["Deployment/*"]})
+
+test_workload_other_kind_no_match if not _hits({"kubernetesWorkload": ["StatefulSet/*"]})
+
+test_workload_inner_star_is_literal_no_match if not _hits({"kubernetesWorkload": ["*/web"]})
+
+test_workload_missing_fact_no_match if {
+	inp := {"event": _write, "facts": {"container": object.remove(_container, ["workload"])}}
+	_decide(_file({"kubernetesWorkload": ["Deployment/web"]}, ["alert"]), inp).actions == []
+}
+
+test_container_name_matches if _hits({"containerName": ["sidecar", "app"]})
+
+test_container_name_is_exact_no_match if not _hits({"containerName": ["ap"]})
+
+test_container_name_has_no_wildcard_no_match if not _hits({"containerName": ["a*"]})
+
+# A learned exclusion, as the policy loader compiles LearnedRules: it
+# spares its own workload's container and no other.
+_learned_exclusion := {
+	"mode": "enforce",
+	"process": {
+		"selectors": [
+			{"name": "all_execs", "operation": ["exec"]},
+			{
+				"name": "learned.0.process.0",
+				"processExecutable": ["/usr/bin/nginx"],
+				"kubernetesNamespace": ["shop"],
+				"kubernetesWorkload": ["Deployment/web"],
+				"containerName": ["app"],
+				"sessionLeaderInteractive": false,
+			},
+		],
+		"responses": [{"match": ["all_execs"], "exclude": ["learned.0.process.0"], "actions": ["alert"]}],
+	},
+}
+
+test_learned_exclusion_spares_its_workload if {
+	_decide(_learned_exclusion, _input(_exec("/usr/bin/nginx", "nginx", false))).actions == []
+}
+
+test_learned_exclusion_not_another_workload if {
+	inp := _in_container(_exec("/usr/bin/nginx", "nginx", false), {"workload": "Deployment/api"})
+	_decide(_learned_exclusion, inp).actions == ["alert"]
+}
+
+test_learned_exclusion_not_another_container if {
+	inp := _in_container(_exec("/usr/bin/nginx", "nginx", false), {"containerName": "sidecar"})
+	_decide(_learned_exclusion, inp).actions == ["alert"]
+}
+
+test_learned_exclusion_not_interactive if {
+	_decide(_learned_exclusion, _input(_exec("/usr/bin/nginx", "nginx", true))).actions == ["alert"]
+}
 
 test_pod_label_exact_matches if _hits({"kubernetesPodLabel": ["tier:front"]})
 

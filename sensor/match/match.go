@@ -55,11 +55,12 @@ type selector struct {
 	operation, processName                  []string
 	imageFullName, imageName, imageTag      []string
 	clusterID, clusterName, namespace       []string
+	containerName                           []string
 	targetFilePath, processExecutable       []*glob.Pattern
-	podName                                 []wildcard
+	podName, workload                       []wildcard
 	labels                                  []label
 	hasTargetFilePath, hasProcessExecutable bool
-	hasPodName, hasLabels                   bool
+	hasPodName, hasWorkload, hasLabels      bool
 	interactive                             *bool
 	ignoreVolumeMounts, ignoreVolumeFiles   bool
 }
@@ -268,8 +269,10 @@ func compileSelector(s policy.Selector) (selector, error) {
 		operation: s.Operation, processName: s.ProcessName,
 		imageFullName: s.ContainerImageFullName, imageName: s.ContainerImageName, imageTag: s.ContainerImageTag,
 		clusterID: s.KubernetesClusterID, clusterName: s.KubernetesClusterName, namespace: s.KubernetesNamespace,
+		containerName:     s.ContainerName,
 		hasTargetFilePath: len(s.TargetFilePath) > 0, hasProcessExecutable: len(s.ProcessExecutable) > 0,
-		hasPodName: len(s.KubernetesPodName) > 0, hasLabels: len(s.KubernetesPodLabel) > 0,
+		hasPodName: len(s.KubernetesPodName) > 0, hasWorkload: len(s.KubernetesWorkload) > 0,
+		hasLabels:          len(s.KubernetesPodLabel) > 0,
 		interactive:        s.SessionLeaderInteractive,
 		ignoreVolumeMounts: s.IgnoreVolumeMounts, ignoreVolumeFiles: s.IgnoreVolumeFiles,
 	}
@@ -282,6 +285,9 @@ func compileSelector(s policy.Selector) (selector, error) {
 	}
 	for _, p := range s.KubernetesPodName {
 		out.podName = append(out.podName, newWildcard(p))
+	}
+	for _, p := range s.KubernetesWorkload {
+		out.workload = append(out.workload, newWildcard(p))
 	}
 	// A label without a colon matches nothing, but still makes the
 	// condition present (hasLabels).
@@ -427,7 +433,9 @@ func (s *selector) selects(x *evaluation) bool {
 		anyEqual(s.imageTag, c.ImageTag) &&
 		anyEqual(s.clusterID, c.ClusterID) &&
 		anyEqual(s.clusterName, c.ClusterName) &&
+		anyEqual(s.containerName, c.ContainerName) &&
 		(!s.hasPodName || anyWildcard(s.podName, c.PodName)) &&
+		(!s.hasWorkload || anyWildcard(s.workload, c.Workload)) &&
 		(!s.hasLabels || anyLabel(s.labels, c.PodLabels)) &&
 		(s.interactive == nil || *s.interactive == ev.Interactive) &&
 		!(s.ignoreVolumeMounts && ev.OnVolume) &&
