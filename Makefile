@@ -23,7 +23,7 @@ all: build
 build:
 	$(GO) build -o $(BIN)/palisade ./cmd/palisade
 
-test: cluster-bins helm-bin cosign-bin vm-image lint test-go test-rego test-policies fuzz
+test: cluster-bins helm-bin cosign-bin gitea-bin vm-image lint test-go test-rego test-policies fuzz
 
 test-go:
 	$(GO) test -count=1 ./...
@@ -118,6 +118,13 @@ helm-bin:
 .PHONY: cosign-bin
 cosign-bin:
 	bash hack/build-cosign.sh
+
+# Gitea for learning's pull-request tests (test/gitea), built from the Go
+# module proxy with cgo (SQLite) into the cache (about 5 minutes cold,
+# once per version).
+.PHONY: gitea-bin
+gitea-bin:
+	bash hack/build-gitea.sh
 
 # Debian 12's kernel and busybox-static for test/vm's QEMU guests, fetched
 # with apt-get download into the cache (seconds; nothing when cached).
