@@ -20,6 +20,9 @@ func TestMain(m *testing.M) {
 	if n := os.Getenv(genEnv); n != "" {
 		os.Exit(generate(n))
 	}
+	if len(os.Args) > 1 && os.Args[1] == fileOpsArg {
+		os.Exit(fileOps())
+	}
 	os.Exit(m.Run())
 }
 

@@ -25,11 +25,24 @@
 //     executable.
 //   - createFile, createExecutable, modifyFile, modifyExecutable from
 //     opens: open, openat, openat2 and creat that succeeded and gave a
-//     writable fd on a regular file; created when the kernel marked the
-//     open as creating it, executable when the file has an exec bit. A
-//     write-open counts as a modification whether or not it writes;
-//     truncate(2), rename, link and writes through an fd opened before
-//     Watch are not reported.
+//     writable fd on a regular file, or had O_TRUNC (which truncates even
+//     a read-only open); created when the kernel marked the open as
+//     creating it, executable when the file has an exec bit. A write-open
+//     counts as a modification whether or not it writes; writes through an
+//     fd opened before Watch are not reported.
+//   - modifyFile, modifyExecutable from truncate and ftruncate that
+//     succeeded: executable when the file has an exec bit.
+//   - rename, renameat, renameat2 that succeeded, mapped D4C-style to what
+//     they do to the two paths: deleteFile at the old path (its file is
+//     gone from there) and createFile at the new one, or createExecutable
+//     when the file has an exec bit (the create comes first in the
+//     stream). A file the rename replaced gets no deleteFile of its own:
+//     the create at its path says what is there now. RENAME_EXCHANGE
+//     keeps both files: a create at each path, no deleteFile. A
+//     directory's rename is reported as nothing (no file of its own was
+//     created or deleted).
+//   - createFile from link, linkat, symlink and symlinkat that succeeded,
+//     at the new name; a new name for an executable is createFile too.
 //   - modifyExecutable, modifyFile from chmod, fchmod, fchmodat and
 //     fchmodat2 that succeeded: executable when the new mode has an exec
 //     bit (so a chmod keeping a file executable, or +x on a directory,
@@ -43,6 +56,17 @@
 // after a symlink may name another directory than the kernel used, and a
 // final symlink is not followed. 32-bit (compat) syscalls on amd64 are not
 // followed.
+//
+// truncate(2) and rename name their file by path, and the kernel offers
+// tracing programs no path lookup; the exec bit (and, for rename, whether
+// it moved a directory) comes from a lookup of the path in the dcache,
+// where the file the syscall just used is: from the task's root,
+// component by component, crossing mounts, through at most 256 cached
+// entries per lookup. The kernel puts the entry it just moved first in its
+// directory, so the limit only bites on the way there. A path the lookup
+// cannot follow (a ".." or a symlink on the way, a truncated path, an
+// entry past the limit) reports the operation as on a plain file:
+// modifyFile, createFile.
 //
 // The attribution helpers (Cgroup2Mount, CgroupPath, ParseCgroupPath) map
 // a cgroup id to the cgroup v2 directory it names and that path to a

@@ -28,12 +28,13 @@ type sensorEventHdr struct {
 }
 
 type sensorPending struct {
-	_     structs.HostLayout
-	Upath uint64
-	Dfd   int32
-	Mode  uint32
-	Op    uint32
-	Pad   uint32
+	_      structs.HostLayout
+	Upath  uint64
+	Upath2 uint64
+	Dfd    int32
+	Dfd2   int32
+	Mode   uint32
+	Op     uint32
 }
 
 type sensorScratch struct {

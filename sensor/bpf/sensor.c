@@ -45,10 +45,13 @@ enum op {
 
 #define AT_FDCWD -100
 #define AT_REMOVEDIR 0x200
+#define O_TRUNC 01000
+#define RENAME_EXCHANGE 2
 #define FMODE_WRITE 0x2
 #define FMODE_CREATED 0x100000
 #define S_IFMT 00170000
 #define S_IFREG 0100000
+#define S_IFDIR 0040000
 #define S_IXUGO 00111
 
 struct event_hdr {
@@ -82,11 +85,12 @@ struct scratch {
 
 // A syscall seen at entry, finished at exit when it succeeded.
 struct pending {
-	u64 upath; // user pointer to the path argument, 0 for fchmod
-	s32 dfd;
-	u32 mode;
+	u64 upath;  // user pointer to the path argument, 0 for fchmod and ftruncate
+	u64 upath2; // rename's new path
+	s32 dfd;    // the dirfd upath is relative to, or the fd itself
+	s32 dfd2;   // the dirfd upath2 is relative to
+	u32 mode;   // chmod's mode, open's flags, rename's flags
 	u32 op;
-	u32 _pad;
 };
 
 // Set from user space before load (sensor.Options.WakeupBytes): the
@@ -273,6 +277,202 @@ static __always_inline void resolve_user_path(struct scratch *s, struct task_str
 	s->hdr.path_len = (dir_len + rel) & (PATH_BUF - 1);
 }
 
+// A dcache lookup in progress: the state bpf_loop passes to lookup_step.
+struct lookup {
+	struct scratch *s;
+	struct dentry *dir;   // the dentry the path so far names
+	struct dentry *child; // the next child of dir to compare; NULL between components
+	struct mount *mnt;    // the mount dir is on
+	struct mount *mc;     // the next child mount of mnt to compare
+	u32 mstate;           // MOUNT_*: where the check of dir for a mount on it is
+	u32 pos;              // the next byte of s->data to match
+	u32 end;              // the path's length
+	u32 scanned;          // children compared so far
+	u32 mode;             // the result: the inode's mode, 0 when unknown
+};
+
+// Children compared per lookup: a bound on the cost of a directory with
+// many cached entries. The entry a lookup wants is usually first: the
+// kernel puts a dentry it creates or moves at the head of its parent's
+// list.
+#define LOOKUP_CHILDREN 256
+#define LOOKUP_STEPS 512
+
+// A dentry's mount check: not done, in progress (scanning child mounts), done.
+#define MOUNT_UNCHECKED 0
+#define MOUNT_SCANNING 1
+#define MOUNT_CHECKED 2
+
+static __always_inline bool mounted_on(struct dentry *d)
+{
+	u32 flag = 0x10000;
+	if (bpf_core_enum_value_exists(enum dentry_flags, DCACHE_MOUNTED))
+		flag = bpf_core_enum_value(enum dentry_flags, DCACHE_MOUNTED);
+	struct dentry___lookup *dl = (void *)d;
+	return BPF_CORE_READ(dl, d_flags) & flag;
+}
+
+// child_mount returns the child mount of parent after m (the first when m
+// is NULL), or NULL.
+static __always_inline struct mount *child_mount(struct mount *parent, struct mount *m)
+{
+	struct mount___lookup *pl = (void *)parent;
+	struct mount___lookup *ml = (void *)m;
+	struct list_head *n = m ? BPF_CORE_READ(ml, mnt_child.next) : BPF_CORE_READ(pl, mnt_mounts.next);
+	if ((void *)n == (void *)parent + bpf_core_field_offset(struct mount___lookup, mnt_mounts))
+		return NULL;
+	return (void *)n - bpf_core_field_offset(struct mount___lookup, mnt_child);
+}
+
+static __always_inline struct dentry *first_child(struct dentry *d)
+{
+	if (bpf_core_field_exists(struct dentry___lookup, d_children)) {
+		struct dentry___lookup *dl = (void *)d;
+		struct hlist_node *n = BPF_CORE_READ(dl, d_children.first);
+		if (!n)
+			return NULL;
+		return (void *)n - bpf_core_field_offset(struct dentry___lookup, d_sib);
+	}
+	struct dentry___subdirs *ds = (void *)d;
+	struct list_head *n = BPF_CORE_READ(ds, d_subdirs.next);
+	if ((void *)n == (void *)d + bpf_core_field_offset(struct dentry___subdirs, d_subdirs))
+		return NULL;
+	return (void *)n - bpf_core_field_offset(struct dentry___subdirs, d_child);
+}
+
+static __always_inline struct dentry *next_child(struct dentry *parent, struct dentry *d)
+{
+	if (bpf_core_field_exists(struct dentry___lookup, d_sib)) {
+		struct dentry___lookup *dl = (void *)d;
+		struct hlist_node *n = BPF_CORE_READ(dl, d_sib.next);
+		if (!n)
+			return NULL;
+		return (void *)n - bpf_core_field_offset(struct dentry___lookup, d_sib);
+	}
+	struct dentry___subdirs *ds = (void *)d;
+	struct list_head *n = BPF_CORE_READ(ds, d_child.next);
+	if ((void *)n == (void *)parent + bpf_core_field_offset(struct dentry___subdirs, d_subdirs))
+		return NULL;
+	return (void *)n - bpf_core_field_offset(struct dentry___subdirs, d_child);
+}
+
+// same_name reports whether the dentry's name is the len bytes of s->data
+// at pos: both are copied zero-padded into s->upath (free by now) and
+// compared a word at a time.
+static __always_inline bool same_name(struct scratch *s, struct dentry *d, u32 pos, u32 len)
+{
+	u64 *a = (u64 *)s->upath;
+	u64 *b = (u64 *)&s->upath[NAME_MAX + 1];
+	for (int i = 0; i < (NAME_MAX + 1) / 8; i++) {
+		a[i] = 0;
+		b[i] = 0;
+	}
+	barrier_var(len); // keep the mask: the verifier needs it, the compiler sees it as redundant
+	len &= NAME_MAX;
+	bpf_probe_read_kernel(a, len, BPF_CORE_READ(d, d_name.name));
+	bpf_probe_read_kernel(b, len, &s->data[pos & (PATH_BUF - 1)]);
+	for (int i = 0; i < (NAME_MAX + 1) / 8; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
+// lookup_step takes one step of a lookup: past a "/" or ".", into a child
+// that matches the next component, on to the next child of the
+// directory, or, when a mount is on the dentry reached, a step through
+// the mounts to find it and cross to its root. Run by bpf_loop, so the
+// verifier checks one step.
+static long lookup_step(u32 i, void *ctx)
+{
+	struct lookup *l = ctx;
+	struct scratch *s = l->s;
+	u32 pos = l->pos & (PATH_BUF - 1);
+	u32 end = l->end & (PATH_BUF - 1);
+	struct dentry *dir = l->dir;
+	struct dentry *c = l->child;
+	if (!c && l->mstate != MOUNT_CHECKED) {
+		if (l->mstate == MOUNT_UNCHECKED) {
+			if (!mounted_on(dir)) {
+				l->mstate = MOUNT_CHECKED;
+				return 0;
+			}
+			l->mc = child_mount(l->mnt, NULL);
+			l->mstate = l->mc ? MOUNT_SCANNING : MOUNT_CHECKED;
+			return 0;
+		}
+		if (++l->scanned > LOOKUP_CHILDREN)
+			return 1;
+		struct mount *m = l->mc;
+		if (BPF_CORE_READ(m, mnt_mountpoint) == dir) {
+			l->mnt = m;
+			l->dir = BPF_CORE_READ(m, mnt.mnt_root);
+			l->mstate = MOUNT_UNCHECKED; // mounts stack
+			return 0;
+		}
+		l->mc = child_mount(l->mnt, m);
+		if (!l->mc)
+			l->mstate = MOUNT_CHECKED;
+		return 0;
+	}
+	if (!c) { // between components
+		if (pos >= end) { // the whole path matched: dir is the file
+			struct dentry___lookup *dl = (void *)dir;
+			struct inode *inode = BPF_CORE_READ(dl, d_inode);
+			if (inode)
+				l->mode = BPF_CORE_READ(inode, i_mode);
+			return 1;
+		}
+		char c0 = s->data[pos];
+		char c1 = pos + 1 < end ? s->data[(pos + 1) & (PATH_BUF - 1)] : '/';
+		if (c0 == '/' || (c0 == '.' && c1 == '/')) {
+			l->pos = pos + 1;
+			return 0;
+		}
+		if (c0 == '.' && c1 == '.' && (pos + 2 >= end || s->data[(pos + 2) & (PATH_BUF - 1)] == '/'))
+			return 1; // "..": unknown
+		l->child = first_child(dir);
+		return l->child ? 0 : 1;
+	}
+	if (++l->scanned > LOOKUP_CHILDREN)
+		return 1;
+	u32 len = BPF_CORE_READ(c, d_name.len);
+	struct dentry___lookup *cl = (void *)c;
+	if (len > 0 && len <= NAME_MAX && pos + len <= end &&
+	    (pos + len == end || s->data[(pos + len) & (PATH_BUF - 1)] == '/') &&
+	    BPF_CORE_READ(cl, d_inode) && same_name(s, c, pos, len)) {
+		l->dir = c;
+		l->child = NULL;
+		l->mstate = MOUNT_UNCHECKED;
+		l->pos = pos + len;
+		return 0;
+	}
+	l->child = next_child(dir, c);
+	return l->child ? 0 : 1;
+}
+
+// lookup_mode returns the mode of the file the path in s->data (path_len
+// bytes, absolute as the task sees it) names, found in the dcache from the
+// task's root: the file a syscall just renamed or truncated is there, and
+// the kernel offers tracing programs no path lookup. It returns 0, for
+// unknown, for what it does not follow: a ".." component, a symlink on
+// the way, a name not among the first LOOKUP_CHILDREN cached entries of
+// its directory (child mounts count too), and a truncated path. Mounts on
+// the way are crossed, as the kernel's lookup does.
+static __always_inline u32 lookup_mode(struct scratch *s, struct task_struct *task)
+{
+	if (s->hdr.flags & FLAG_PATH_TRUNCATED)
+		return 0;
+	struct vfsmount *root_mnt = BPF_CORE_READ(task, fs, root.mnt);
+	struct lookup l = {
+		.s = s,
+		.dir = BPF_CORE_READ(task, fs, root.dentry),
+		.mnt = (void *)root_mnt - bpf_core_field_offset(struct mount, mnt),
+		.end = s->hdr.path_len,
+	};
+	bpf_loop(LOOKUP_STEPS, lookup_step, &l, 0);
+	return l.mode;
+}
+
 static __always_inline void set_interactive(struct scratch *s, struct task_struct *task)
 {
 	if (BPF_CORE_READ(task, signal, tty))
@@ -355,41 +555,67 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 #define NR_fchmodat 268
 #define NR_openat2 437
 #define NR_fchmodat2 452
+#define NR_truncate 76
+#define NR_ftruncate 77
+#define NR_rename 82
+#define NR_link 86
+#define NR_symlink 88
+#define NR_renameat 264
+#define NR_linkat 265
+#define NR_symlinkat 266
+#define NR_renameat2 316
 #define SC_NR(regs) ((regs)->orig_ax)
 #define SC_ARG0(regs) ((regs)->di)
 #define SC_ARG1(regs) ((regs)->si)
 #define SC_ARG2(regs) ((regs)->dx)
+#define SC_ARG3(regs) ((regs)->r10)
+#define SC_ARG4(regs) ((regs)->r8)
 #elif defined(__TARGET_ARCH_arm64)
-// asm-generic numbers: no open, creat, unlink or chmod.
+// asm-generic numbers: no open, creat, unlink, chmod, rename, link or
+// symlink.
 #define NR_fchmod 52
 #define NR_fchmodat 53
 #define NR_openat 56
 #define NR_unlinkat 35
 #define NR_openat2 437
 #define NR_fchmodat2 452
+#define NR_truncate 45
+#define NR_ftruncate 46
+#define NR_renameat 38
+#define NR_linkat 37
+#define NR_symlinkat 36
+#define NR_renameat2 276
 #define SC_NR(regs) ((regs)->syscallno)
 #define SC_ARG0(regs) ((regs)->orig_x0)
 #define SC_ARG1(regs) ((regs)->regs[1])
 #define SC_ARG2(regs) ((regs)->regs[2])
+#define SC_ARG3(regs) ((regs)->regs[3])
+#define SC_ARG4(regs) ((regs)->regs[4])
 #else
 #error "no syscall numbers for this architecture"
 #endif
 
-// A pending open: its fd, known at exit, names the file.
+// Pending syscalls whose operation is known at exit. An open's fd names
+// the file; a truncate's file decides modifyFile or modifyExecutable; a
+// rename is two events.
 #define OP_PENDING_OPEN 100
+#define OP_PENDING_TRUNCATE 101
+#define OP_PENDING_RENAME 102
 
 // open_exit reports an open that succeeded, through the new fd: the kernel
 // marks files the open created (FMODE_CREATED), so createFile and
 // modifyFile are told apart exactly, and the path is the opened file's,
 // whatever dirfd or relative path named it. Only regular files opened for
-// writing count; /dev/null and friends are not files a rule protects.
-static __always_inline int open_exit(struct scratch *s, struct task_struct *task, long ret)
+// writing count, and opens with O_TRUNC (which truncates even a read-only
+// open); /dev/null and friends are not files a rule protects.
+static __always_inline int open_exit(struct scratch *s, struct task_struct *task, long ret,
+				     u32 oflags)
 {
 	struct file *f = fd_file(task, ret);
 	if (!f)
 		return 0;
 	fmode_t fmode = BPF_CORE_READ(f, f_mode);
-	if (!(fmode & (FMODE_WRITE | FMODE_CREATED)))
+	if (!(fmode & (FMODE_WRITE | FMODE_CREATED)) && !(oflags & O_TRUNC))
 		return 0;
 	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
 	if ((mode & S_IFMT) != S_IFREG)
@@ -414,6 +640,75 @@ static __always_inline u32 chmod_op(u64 mode)
 	return (mode & S_IXUGO) ? OP_MODIFY_EXECUTABLE : OP_MODIFY_FILE;
 }
 
+// truncate_exit reports a truncate or ftruncate that succeeded: the file's
+// exec bit decides modifyFile or modifyExecutable. truncate(2) names the
+// file by path, which lookup_mode finds in the dcache; when it cannot,
+// the event is modifyFile.
+static __always_inline int truncate_exit(struct scratch *s, struct task_struct *task,
+					 struct pending *p)
+{
+	u32 mode = 0;
+	fill_hdr(s, task, OP_MODIFY_FILE);
+	if (p->upath) {
+		resolve_user_path(s, task, p->dfd, (const char *)p->upath);
+		mode = lookup_mode(s, task);
+	} else {
+		struct file *f = fd_file(task, p->dfd);
+		if (!f)
+			return 0;
+		mode = BPF_CORE_READ(f, f_inode, i_mode);
+		s->hdr.path_len = resolve_file(s, task, f, 0);
+	}
+	if (mode & S_IXUGO)
+		s->hdr.op = OP_MODIFY_EXECUTABLE;
+	emit(s);
+	return 0;
+}
+
+// created reports the file a rename put at (dfd, upath): createFile, or
+// createExecutable when it has an exec bit. mode is the file's, found by
+// lookup_mode when 0.
+static __always_inline u32 created(struct scratch *s, struct task_struct *task, s32 dfd, u64 upath,
+				   u32 mode)
+{
+	fill_hdr(s, task, OP_CREATE_FILE);
+	resolve_user_path(s, task, dfd, (const char *)upath);
+	if (!mode)
+		mode = lookup_mode(s, task);
+	if ((mode & S_IFMT) == S_IFDIR)
+		return mode;
+	if (mode & S_IXUGO)
+		s->hdr.op = OP_CREATE_EXECUTABLE;
+	emit(s);
+	return mode;
+}
+
+// rename_exit reports a rename that succeeded as what it does to the two
+// paths, in D4C's terms: the old path's file is gone (deleteFile) and the
+// new path names a file it did not before (createFile, or
+// createExecutable when the file has an exec bit). A file the rename
+// replaced at the new path gets no deleteFile of its own: the createFile
+// at that path says its content changed. RENAME_EXCHANGE swaps two files
+// that both stay: a createFile (or createExecutable) at each path, no
+// deleteFile. Renaming a directory moves no file of its own and reports
+// nothing, when lookup_mode can tell it is one; when it cannot, the
+// rename is reported as a file's, with createFile.
+static __always_inline int rename_exit(struct scratch *s, struct task_struct *task,
+				       struct pending *p)
+{
+	u32 mode = created(s, task, p->dfd2, p->upath2, 0);
+	if ((mode & S_IFMT) == S_IFDIR)
+		return 0;
+	if (p->mode & RENAME_EXCHANGE) {
+		created(s, task, p->dfd, p->upath, 0);
+		return 0;
+	}
+	fill_hdr(s, task, OP_DELETE_FILE);
+	resolve_user_path(s, task, p->dfd, (const char *)p->upath);
+	emit(s);
+	return 0;
+}
+
 // Syscalls are followed from the raw sys_enter and sys_exit tracepoints
 // (BTF-typed): one program each for every syscall of the host, which
 // returns after comparing the syscall number unless it is one of ours.
@@ -426,15 +721,56 @@ static __always_inline u32 chmod_op(u64 mode)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 {
-	struct pending p = {.dfd = AT_FDCWD};
+	struct pending p = {.dfd = AT_FDCWD, .dfd2 = AT_FDCWD};
 	switch (id) {
 	case NR_openat:
-	case NR_openat2:
+		p.mode = SC_ARG2(regs);
+		p.op = OP_PENDING_OPEN;
+		break;
+	case NR_openat2: {
+		u64 flags = 0; // struct open_how's first field
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)SC_ARG2(regs));
+		p.mode = flags;
+		p.op = OP_PENDING_OPEN;
+		break;
+	}
 #ifdef NR_open
 	case NR_open:
-	case NR_creat:
-#endif
+		p.mode = SC_ARG1(regs);
 		p.op = OP_PENDING_OPEN;
+		break;
+	case NR_creat:
+		p.mode = O_TRUNC;
+		p.op = OP_PENDING_OPEN;
+		break;
+#endif
+	case NR_truncate:
+		p.upath = SC_ARG0(regs);
+		p.op = OP_PENDING_TRUNCATE;
+		break;
+	case NR_ftruncate:
+		p.dfd = SC_ARG0(regs); // the fd itself; upath 0 says so
+		p.op = OP_PENDING_TRUNCATE;
+		break;
+	case NR_renameat2:
+		p.mode = SC_ARG4(regs);
+		// fall through
+	case NR_renameat:
+		p.dfd = SC_ARG0(regs);
+		p.upath = SC_ARG1(regs);
+		p.dfd2 = SC_ARG2(regs);
+		p.upath2 = SC_ARG3(regs);
+		p.op = OP_PENDING_RENAME;
+		break;
+	case NR_linkat:
+		p.dfd = SC_ARG2(regs);
+		p.upath = SC_ARG3(regs);
+		p.op = OP_CREATE_FILE;
+		break;
+	case NR_symlinkat:
+		p.dfd = SC_ARG1(regs);
+		p.upath = SC_ARG2(regs);
+		p.op = OP_CREATE_FILE;
 		break;
 	case NR_unlinkat:
 		// deleteFile is about files: rmdir (AT_REMOVEDIR) is not one.
@@ -466,6 +802,17 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 		p.mode = SC_ARG1(regs);
 		p.op = chmod_op(p.mode);
 		break;
+	case NR_rename:
+		p.upath = SC_ARG0(regs);
+		p.dfd2 = AT_FDCWD;
+		p.upath2 = SC_ARG1(regs);
+		p.op = OP_PENDING_RENAME;
+		break;
+	case NR_link:
+	case NR_symlink:
+		p.upath = SC_ARG1(regs);
+		p.op = OP_CREATE_FILE;
+		break;
 #endif
 	default:
 		return 0;
@@ -488,11 +835,20 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	case NR_fchmodat:
 	case NR_fchmodat2:
 	case NR_fchmod:
+	case NR_truncate:
+	case NR_ftruncate:
+	case NR_renameat:
+	case NR_renameat2:
+	case NR_linkat:
+	case NR_symlinkat:
 #ifdef NR_open
 	case NR_open:
 	case NR_creat:
 	case NR_unlink:
 	case NR_chmod:
+	case NR_rename:
+	case NR_link:
+	case NR_symlink:
 #endif
 		break;
 	default:
@@ -511,7 +867,11 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	struct task_struct *task = (void *)bpf_get_current_task();
 	if (p.op == OP_PENDING_OPEN)
-		return open_exit(s, task, ret);
+		return open_exit(s, task, ret, p.mode);
+	if (p.op == OP_PENDING_TRUNCATE)
+		return truncate_exit(s, task, &p);
+	if (p.op == OP_PENDING_RENAME)
+		return rename_exit(s, task, &p);
 	fill_hdr(s, task, p.op);
 	if (p.upath) {
 		resolve_user_path(s, task, p.dfd, (const char *)p.upath);

@@ -81,6 +81,52 @@ struct dentry {
 	struct qstr d_name;
 };
 
+struct list_head {
+	struct list_head *next;
+	struct list_head *prev;
+};
+
+struct hlist_node {
+	struct hlist_node *next;
+	struct hlist_node **pprev;
+};
+
+struct hlist_head {
+	struct hlist_node *first;
+};
+
+/*
+ * struct dentry's fields for sensor.c's dcache lookup, as flavours (CO-RE
+ * drops the ___suffix) so that struct dentry, which the enforce objects
+ * share, stays as it is: d_inode, and the children list, an hlist since
+ * 6.8 (d_children/d_sib), a list before (d_subdirs/d_child).
+ */
+struct dentry___lookup {
+	unsigned int d_flags;
+	struct inode *d_inode;
+	struct hlist_node d_sib;
+	struct hlist_head d_children;
+};
+
+struct dentry___subdirs {
+	struct list_head d_child;
+	struct list_head d_subdirs;
+};
+
+/* A mount's children, for the lookup's crossing into mounts. */
+struct mount___lookup {
+	struct list_head mnt_mounts;
+	struct list_head mnt_child;
+};
+
+/*
+ * d_flags: DCACHE_MOUNTED is BIT(15) in the enum of 6.15 and later, a
+ * #define of 0x10000 before (sensor.c falls back to that value).
+ */
+enum dentry_flags {
+	DCACHE_MOUNTED = 32768,
+};
+
 struct vfsmount {
 	struct dentry *mnt_root;
 };
@@ -161,6 +207,7 @@ struct pt_regs {
 	unsigned long si;
 	unsigned long dx;
 	unsigned long r10;
+	unsigned long r8;
 	unsigned long orig_ax;
 };
 #elif defined(__TARGET_ARCH_arm64)
