@@ -28,7 +28,7 @@ func transportBatch(node, boot string, seq int, ruleset string, count uint64, t 
 }
 
 // transportOpenStore opens a store in dir whose clock returns *now.
-func transportOpenStore(t *testing.T, dir string, now *time.Time) *Store {
+func transportOpenStore(t testing.TB, dir string, now *time.Time) *Store {
 	t.Helper()
 	s, err := OpenStore(dir)
 	if err != nil {
