@@ -81,15 +81,17 @@ func TestSenderResendsUntilAcknowledged(t *testing.T) {
 	stop := transportRun(s, agg, 10*time.Millisecond)
 	transportWaitFor(t, "the batch to be stored", func() bool { _, ok := store.Profile("rs"); return ok && s.Pending() == 0 })
 	transportAddN(agg, 2, "/bin/a")
-	transportWaitFor(t, "the second batch", func() bool { return transportEvidence(t, store, "rs", "/bin/a").Count == 9 })
-	if err := stop(); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if got := requests.Load(); got < 5 {
-		t.Errorf("%d requests, want at least 3 failures and 2 acknowledged sends", got)
-	}
+	transportWaitFor(t, "the second batch", func() bool {
+		return transportEvidence(t, store, "rs", "/bin/a").Count == 9 && transportMetricValue(t, s.mSent.WithLabelValues(sendResultAcked)) == 2
+	})
 	if got := transportMetricValue(t, s.mSent.WithLabelValues(sendResultFailed)); got != 3 {
 		t.Errorf("failed sends metric %v, want 3", got)
+	}
+	if got := requests.Load(); got != 5 {
+		t.Errorf("%d requests, want 3 failures and 2 acknowledged sends", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -30,7 +31,7 @@ func transportBatch(node, boot string, seq int, ruleset string, count uint64, t 
 // transportOpenStore opens a store in dir whose clock returns *now.
 func transportOpenStore(t testing.TB, dir string, now *time.Time) *Store {
 	t.Helper()
-	s, err := OpenStore(dir)
+	s, err := OpenStore(dir, StoreLog(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatalf("OpenStore: %v", err)
 	}
