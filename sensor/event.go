@@ -77,54 +77,85 @@ const (
 	flagArgvTruncated = 4
 )
 
-var hdrSize = binary.Size(sensorEventHdr{})
+// hdrSize and the offsets decode reads are struct event_hdr's layout (the
+// generated sensorEventHdr), which TestHeaderLayout checks.
+const hdrSize = 56
 
-var errShortEvent = errors.New("event shorter than its header says")
+var (
+	errShortHeader = errors.New("event shorter than its header")
+	errShortEvent  = errors.New("event shorter than its header says")
+)
 
-// decodeEvent parses a ring buffer record: the fixed header, then the path
+// maxComms bounds a decoder's table of thread names; past it the table
+// starts over.
+const maxComms = 4096
+
+// decoder parses ring buffer records into Events. It remembers the thread
+// names (comm) it has seen, so that an event's Comm costs no allocation:
+// a node runs few distinct names. One goroutine uses a decoder: the
+// Probe's reader.
+type decoder struct {
+	comms map[[16]byte]string
+}
+
+// decode parses a ring buffer record: the fixed header, then the path
 // bytes, then NUL-separated argv. mono0 and wall0 are one instant on the
-// monotonic and wall clocks, to place the kernel's timestamp.
-func decodeEvent(raw []byte, mono0 time.Duration, wall0 time.Time) (Event, error) {
-	var h sensorEventHdr
-	if _, err := binary.Decode(raw, binary.LittleEndian, &h); err != nil {
-		return Event{}, fmt.Errorf("decode event header: %w", err)
+// monotonic and wall clocks, to place the kernel's timestamp. The header
+// is read field by field at fixed offsets: encoding/binary's reflection
+// cost more than the rest of the decode.
+func (d *decoder) decode(raw []byte, mono0 time.Duration, wall0 time.Time) (Event, error) {
+	if len(raw) < hdrSize {
+		return Event{}, errShortHeader
 	}
+	le := binary.LittleEndian
+	pathLen, argvLen := int(le.Uint16(raw[36:])), int(le.Uint16(raw[38:]))
 	rest := raw[hdrSize:]
-	if len(rest) < int(h.PathLen)+int(h.ArgvLen) {
+	if len(rest) < pathLen+argvLen {
 		return Event{}, errShortEvent
 	}
+	flags := le.Uint32(raw[32:])
 	ev := Event{
-		Op:            Op(h.Op),
-		PID:           h.Pid,
-		TID:           h.Tid,
-		PPID:          h.Ppid,
-		Comm:          cString(h.Comm[:]),
-		Interactive:   h.Flags&flagInteractive != 0,
-		PathTruncated: h.Flags&flagPathTruncated != 0,
-		ArgvTruncated: h.Flags&flagArgvTruncated != 0,
-		CgroupID:      h.CgroupId,
-		Time:          wall0.Add(time.Duration(h.KtimeNs) - mono0),
+		Op:            Op(le.Uint32(raw[28:])),
+		PID:           le.Uint32(raw[16:]),
+		TID:           le.Uint32(raw[20:]),
+		PPID:          le.Uint32(raw[24:]),
+		Comm:          d.comm(raw[40:56]),
+		Interactive:   flags&flagInteractive != 0,
+		PathTruncated: flags&flagPathTruncated != 0,
+		ArgvTruncated: flags&flagArgvTruncated != 0,
+		CgroupID:      le.Uint64(raw[8:]),
+		Time:          wall0.Add(time.Duration(le.Uint64(raw[0:])) - mono0),
 	}
-	if h.PathLen > 0 {
+	if pathLen > 0 {
 		// The kernel joins a relative path to its directory without
 		// resolving "." or "..": clean here, lexically (a ".." after a
 		// symlink may name another directory than the kernel used).
-		ev.Path = path.Clean(string(rest[:h.PathLen]))
+		// Clean returns a clean path as it is, without a copy.
+		ev.Path = path.Clean(string(rest[:pathLen]))
 	}
-	if h.ArgvLen > 0 {
-		argv := strings.TrimRight(string(rest[h.PathLen:int(h.PathLen)+int(h.ArgvLen)]), "\x00")
+	if argvLen > 0 {
+		argv := strings.TrimRight(string(rest[pathLen:pathLen+argvLen]), "\x00")
 		ev.Argv = strings.Split(argv, "\x00")
 	}
 	return ev, nil
 }
 
-func cString(b []int8) string {
-	u := make([]byte, len(b))
-	for i, c := range b {
-		u[i] = byte(c)
+// comm returns the NUL-terminated name in b (16 bytes, zero-padded by
+// the kernel), from the table when it has been seen before.
+func (d *decoder) comm(b []byte) string {
+	var key [16]byte
+	copy(key[:], b)
+	if s, ok := d.comms[key]; ok {
+		return s
 	}
-	if i := bytes.IndexByte(u, 0); i >= 0 {
-		u = u[:i]
+	n := bytes.IndexByte(key[:], 0)
+	if n < 0 {
+		n = len(key)
 	}
-	return string(u)
+	s := string(key[:n])
+	if d.comms == nil || len(d.comms) >= maxComms {
+		d.comms = make(map[[16]byte]string)
+	}
+	d.comms[key] = s
+	return s
 }

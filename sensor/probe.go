@@ -214,6 +214,7 @@ func (p *Probe) read() {
 	defer close(p.done)
 	defer close(p.events)
 	var rec ringbuf.Record
+	var d decoder
 	for {
 		p.rd.SetDeadline(time.Now().Add(p.poll))
 		err := p.rd.ReadInto(&rec)
@@ -226,7 +227,7 @@ func (p *Probe) read() {
 			p.countMalformed()
 			continue
 		}
-		ev, err := decodeEvent(rec.RawSample, p.mono0, p.wall0)
+		ev, err := d.decode(rec.RawSample, p.mono0, p.wall0)
 		if err != nil {
 			p.countMalformed()
 			continue
