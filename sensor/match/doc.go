@@ -8,6 +8,11 @@
 // against the real compiled bundle and FuzzMatch hold it to that: a
 // change of meaning goes into the Rego first, then here.
 //
+// Learned rules (policy.LearnedRules) reach it as ordinary selectors,
+// compiled by the policy loader, with Palisade's kubernetesWorkload and
+// containerName conditions; the generators of the differential and fuzz
+// tests compile random learned rules into their rulesets the same way.
+//
 // A Matcher is immutable once compiled and safe for concurrent use; a new
 // bundle compiles a new Matcher, which replaces the old one whole.
 package match

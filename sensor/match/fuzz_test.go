@@ -100,18 +100,19 @@ func regoDecision(t *testing.T, data *bundles.ClusterData, ev *bundles.RuntimeEv
 
 // FuzzMatch holds the native matcher to Rego on policies generated from a
 // seed whose first selectors take the fuzzer's path pattern, pod name
-// pattern and label, against events with the fuzzer's path, pod name and
-// label value. Policy strings are what validation lets through (valid
+// pattern, label and workload pattern, against events with the fuzzer's
+// path, pod name, label value and workload. Policy strings are what validation lets through (valid
 // UTF-8 from YAML, absolute path patterns that compile, key:value
 // labels); event strings are anything the kernel may report.
 func FuzzMatch(f *testing.F) {
-	f.Add(uint64(1), "/etc/**", "/etc/ssl/cert.pem", "web-*", "web-1", "app:web*", "web-frontend")
-	f.Add(uint64(2), "/usr/*/x", "/usr/bin/x", "payments-api-0", "payments-api-0", "app:payments-api", "payments-api")
-	f.Add(uint64(3), "/{etc,tmp}/?in", "/tmp/bin", "*", "", "tier:*", "")
-	f.Add(uint64(4), "/**", "/", "w*b", "w*b", "url:http://x*", "http://x.example")
-	f.Add(uint64(5), "/a/[bc]*", "/a/c/d", "api-", "api-7f", "app:", "")
-	f.Fuzz(func(t *testing.T, seed uint64, pattern, path, podPattern, podName, lbl, labelValue string) {
-		for _, s := range []string{pattern, podPattern, lbl} {
+	f.Add(uint64(1), "/etc/**", "/etc/ssl/cert.pem", "web-*", "web-1", "app:web*", "web-frontend", "Deployment/web", "Deployment/web")
+	f.Add(uint64(2), "/usr/*/x", "/usr/bin/x", "payments-api-0", "payments-api-0", "app:payments-api", "payments-api", "Deployment/*", "Deployment/web-api")
+	f.Add(uint64(3), "/{etc,tmp}/?in", "/tmp/bin", "*", "", "tier:*", "", "*", "")
+	f.Add(uint64(4), "/**", "/", "w*b", "w*b", "url:http://x*", "http://x.example", "*/web", "Deployment/web")
+	f.Add(uint64(5), "/a/[bc]*", "/a/c/d", "api-", "api-7f", "app:", "", "Deployment/web", "Deployment/web-api")
+	f.Add(uint64(6), `/usr/bin/run\[1\]`, "/usr/bin/run[1]", "web-*", "web-1", "app:web*", "web", "CronJob/nightly", "CronJob/nightly")
+	f.Fuzz(func(t *testing.T, seed uint64, pattern, path, podPattern, podName, lbl, labelValue, workloadPattern, workload string) {
+		for _, s := range []string{pattern, podPattern, lbl, workloadPattern} {
 			if !utf8.ValidString(s) {
 				return
 			}
@@ -134,12 +135,14 @@ func FuzzMatch(f *testing.F) {
 			sel.TargetFilePath = []string{pattern}
 			sel.KubernetesPodName = []string{podPattern}
 			sel.KubernetesPodLabel = []string{lbl}
+			sel.KubernetesWorkload = []string{workloadPattern}
 		}
 		if spec.Process != nil {
 			sel := &spec.Process.Selectors[0]
 			sel.ProcessExecutable = []string{pattern}
 			sel.KubernetesPodName = []string{podPattern}
 			sel.KubernetesPodLabel = []string{lbl}
+			sel.KubernetesWorkload = []string{workloadPattern}
 		}
 		repo.Policies[0].Spec.ClusterWide.Runtime.Rulesets = []string{"r1"}
 		data, err := bundles.Data(repo, "test")
@@ -158,6 +161,7 @@ func FuzzMatch(f *testing.F) {
 		if c != nil {
 			c.PodName = podName
 			c.PodLabels[key] = labelValue
+			c.Workload = workload
 		}
 		want := regoDecision(t, data, ev, c)
 		if got := m.Match(ev, c); !reflect.DeepEqual(got, want) {

@@ -12,9 +12,18 @@ import (
 // vocabulary, so that conditions hit as often as they miss.
 type gen struct {
 	r *rand.Rand
+	// x draws what later conditions and facts add (workloads, container
+	// names, learned rules) from a stream of its own, so that r draws
+	// the same policies and events for a seed as before they existed.
+	x *gen
 }
 
-func newGen(seed uint64) *gen { return &gen{r: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))} }
+func newGen(seed uint64) *gen {
+	return &gen{
+		r: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)),
+		x: &gen{r: rand.New(rand.NewPCG(seed, 0x2545f4914f6cdd1d))},
+	}
+}
 
 var (
 	fileOps    = []string{"createExecutable", "modifyExecutable", "createFile", "modifyFile", "deleteFile"}
@@ -25,6 +34,8 @@ var (
 	labelKeys  = []string{"app", "tier", "acme.io/team"}
 	labelVals  = []string{"web", "web-frontend", "api", "payments-api", "", "v:1"}
 	procNames  = []string{"sh", "bash", "python", "payments-api", "cat"}
+	workloads  = []string{"Deployment/web", "Deployment/web-api", "StatefulSet/db", "CronJob/nightly", "Pod/web-1", ""}
+	containers = []string{"app", "sidecar", "init", ""}
 	images     = [][3]string{
 		{"ghcr.io/acme/web", "acme/web", "1.0"},
 		{"ghcr.io/acme/payments", "acme/payments", "2.1"},
@@ -57,6 +68,15 @@ func (g *gen) path() string {
 		b.WriteString(g.pick(segments))
 	}
 	return b.String()
+}
+
+// executable is a path, now and then one with glob characters (which
+// learned executables match literally).
+func (g *gen) executable() string {
+	if g.x.chance(8) {
+		return g.path() + "/[x]"
+	}
+	return g.path()
 }
 
 // pattern is a path pattern: segments, `*` within one, `**` across,
@@ -157,6 +177,12 @@ func (g *gen) selector(name string, file bool) policy.Selector {
 	if g.chance(3) {
 		s.KubernetesPodLabel = g.labels()
 	}
+	if g.x.chance(3) {
+		s.KubernetesWorkload = g.x.wildcards(workloads[:5])
+	}
+	if g.x.chance(3) {
+		s.ContainerName = g.x.some(containers[:3])
+	}
 	if file && g.chance(2) {
 		s.TargetFilePath = g.patterns()
 	}
@@ -229,6 +255,12 @@ func (g *gen) repo() *policy.Repo {
 	for _, name := range rulesetNames {
 		repo.Rulesets[name] = &policy.RuntimeRuleset{Metadata: policy.Metadata{Name: name}, Spec: g.ruleset()}
 	}
+	// Learned rules, compiled as the loader does, in half the rulesets.
+	for _, name := range rulesetNames {
+		if g.x.chance(2) {
+			policy.CompileLearned(repo.Rulesets[name], g.x.learned(name))
+		}
+	}
 	spec := policy.PolicySpec{
 		Clusters:        []string{"test"},
 		Mode:            g.pick([]string{policy.ModeEnforce, policy.ModeEnforce, policy.ModeAudit}),
@@ -251,11 +283,38 @@ func (g *gen) repo() *policy.Repo {
 	return repo
 }
 
+// learned returns LearnedRules for a ruleset: one or two workload
+// entries from the vocabulary, with executables and file rules.
+func (g *gen) learned(name string) *policy.LearnedRules {
+	l := &policy.LearnedRules{Metadata: policy.Metadata{Name: name}}
+	for range 1 + g.r.IntN(2) {
+		w := policy.LearnedWorkload{
+			Namespace: g.pick(namespaces[:4]), Workload: g.pick(workloads[:5]), Container: g.pick(containers[:3]),
+		}
+		for range g.r.IntN(3) {
+			p := policy.LearnedProcess{Executable: g.path()}
+			if g.chance(3) {
+				p.Executable += "/[x]" // glob characters, literal in an executable
+			}
+			if !g.chance(3) {
+				v := g.chance(2)
+				p.Interactive = &v
+			}
+			w.Process = append(w.Process, p)
+		}
+		for range g.r.IntN(3) {
+			w.File = append(w.File, policy.LearnedFile{Operation: g.some(fileOps), Path: g.pattern()})
+		}
+		l.Spec.Workloads = append(l.Spec.Workloads, w)
+	}
+	return l
+}
+
 // event returns a random event of either kind; for process events the
 // path is the executable, as the sensor reports them.
 func (g *gen) event() *bundles.RuntimeEvent {
 	ev := &bundles.RuntimeEvent{
-		ProcessExecutable: g.path(),
+		ProcessExecutable: g.executable(),
 		ProcessName:       g.pick(procNames),
 		Interactive:       g.chance(2),
 	}
@@ -283,6 +342,7 @@ func (g *gen) container() *bundles.Container {
 		ImageFullName: img[0], ImageName: img[1], ImageTag: img[2],
 		Namespace: g.pick(namespaces), PodName: g.pick(podNames),
 		PodLabels: map[string]string{}, ClusterID: cl[0], ClusterName: cl[1],
+		Workload: g.x.pick(workloads), ContainerName: g.x.pick(containers),
 	}
 	for _, k := range labelKeys {
 		if g.chance(2) {
