@@ -11,10 +11,12 @@
 //   - an open pull request of Branch into Base whose content key equals
 //     this change's: Unchanged (its title and body are edited in place,
 //     Updated, if only they differ); no push;
+//   - a pull request closed unmerged with this content key: Declined,
+//     nothing pushed, opened or edited (even when another proposal is
+//     open: a human said no to exactly this content; reopening that pull
+//     request in the forge is how to change one's mind);
 //   - an open pull request with other content: force-push, edit its title
 //     and body in place: Updated. There is never a second open one;
-//   - no open one, but one closed unmerged with this content key: Declined,
-//     nothing pushed, nothing opened;
 //   - otherwise force-push and open one: Created.
 //
 // The memory of what was proposed lives in the forge, so it survives any

@@ -245,22 +245,18 @@ func (p *Publisher) Publish(ctx context.Context, c Change) (*Result, error) {
 		}
 	}
 	if open != nil {
-		res.Number, res.URL = open.Number, open.URL
 		if rs, k, ok := ParseMarker(open.Body); ok && rs == c.Ruleset && k == key {
+			res.Number, res.URL = open.Number, open.URL
 			if open.Title == c.Title && open.Body == body {
 				res.Action = Unchanged
 				return &res, nil
 			}
-		} else {
-			if res.Commit, err = p.push(ctx, w, c, files); err != nil {
-				return nil, err
+			if _, err := p.o.Forge.UpdatePullRequest(ctx, open.Number, c.Title, body); err != nil {
+				return nil, fmt.Errorf("pr: %w", err)
 			}
+			res.Action = Updated
+			return &res, nil
 		}
-		if _, err := p.o.Forge.UpdatePullRequest(ctx, open.Number, c.Title, body); err != nil {
-			return nil, fmt.Errorf("pr: %w", err)
-		}
-		res.Action = Updated
-		return &res, nil
 	}
 	for _, pr := range prs {
 		if pr.Base != c.Base || pr.Open || pr.Merged {
@@ -270,6 +266,16 @@ func (p *Publisher) Publish(ctx context.Context, c Change) (*Result, error) {
 			res.Action, res.Number, res.URL = Declined, pr.Number, pr.URL
 			return &res, nil
 		}
+	}
+	if open != nil {
+		if res.Commit, err = p.push(ctx, w, c, files); err != nil {
+			return nil, err
+		}
+		if _, err := p.o.Forge.UpdatePullRequest(ctx, open.Number, c.Title, body); err != nil {
+			return nil, fmt.Errorf("pr: %w", err)
+		}
+		res.Action, res.Number, res.URL = Updated, open.Number, open.URL
+		return &res, nil
 	}
 	if res.Commit, err = p.push(ctx, w, c, files); err != nil {
 		return nil, err

@@ -149,6 +149,16 @@ func TestPublishAgainstGitea(t *testing.T) {
 		t.Fatalf("after new content: %d open of %d, want 1 of 2", open, all)
 	}
 
+	// The declined content again while another proposal is open: still
+	// declined, and the open one is left as it is.
+	again := publish(proposal(t, "v2\n", "new evidence table"), pr.Declined)
+	if again.Number != first.Number {
+		t.Fatalf("declined while another is open: %+v", again)
+	}
+	if got := branchFile("learned/shop.yaml"); got != "v3\n" {
+		t.Fatalf("the open proposal's branch changed to %q", got)
+	}
+
 	s.MergePR(t, r, int64(third.Number))
 	for path, want := range map[string]string{"learned/shop.yaml": "v3\n", rulesetFile: "kind: RuntimeRuleset\nmode: audit\n"} {
 		got, err := s.ReadFile(r, "main", path)
