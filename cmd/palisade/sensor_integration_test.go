@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/policy"
+	"github.com/palisade-dev/palisade/sensor/agent"
+	"github.com/palisade-dev/palisade/sensor/enforce"
 	"github.com/palisade-dev/palisade/test/cluster"
 	"github.com/palisade-dev/palisade/test/runtime"
 )
@@ -28,12 +31,18 @@ func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
 
 // alertRuleset alerts on every exec of busybox (every program of the
 // test container) without blocking it, since the container's init must
-// live, and blocks a copy of busybox at /tmp/bb.
+// live, blocks a copy of busybox at /tmp/bb, and blocks writes under
+// /etc.
 const alertRuleset = `apiVersion: palisade.dev/v1alpha1
 kind: RuntimeRuleset
 metadata: {name: busybox_exec}
 spec:
   mode: enforce
+  file:
+    selectors:
+      - {name: etc, operation: [createFile, modifyFile], targetFilePath: ["/etc/**"]}
+    responses:
+      - {match: [etc], actions: [alert, block]}
   process:
     selectors:
       - {name: busybox, operation: [exec], processExecutable: [/bin/busybox]}
@@ -43,11 +52,22 @@ spec:
       - {match: [copy], actions: [alert, block]}
 `
 
+const sensorCluster = `apiVersion: palisade.dev/v1alpha1
+kind: Policy
+metadata: {name: test}
+spec:
+  clusters: [test]
+  clusterWide:
+    runtime: {rulesets: [busybox_exec]}
+`
+
 // TestSensorAlertsOnExecInPod: the whole sensor, wired as `palisade
 // sensor` wires it, against a real API server, a real runc container
 // named by a Pod's status, the real kernel and a bundle served by
 // bundles.Server: an exec in the container comes out as an alert line
-// naming the pod.
+// naming the pod, a blocked exec is killed, a write under /etc is denied
+// in the container (fanotify) and not on the host, and /status says
+// which backend enforces which operation.
 func TestSensorAlertsOnExecInPod(t *testing.T) {
 	if os.Geteuid() != 0 {
 		// As every kernel-facing test here: a missing privilege fails
@@ -85,7 +105,7 @@ func TestSensorAlertsOnExecInPod(t *testing.T) {
 	// A policy repository whose one ruleset alerts on busybox, served.
 	dir := t.TempDir()
 	for name, body := range map[string]string{
-		"clusters/test.yaml":         strings.Replace(sensorCluster, "no_busybox", "busybox_exec", 1),
+		"clusters/test.yaml":         sensorCluster,
 		"rulesets/busybox_exec.yaml": alertRuleset,
 	} {
 		p := filepath.Join(dir, name)
@@ -153,7 +173,7 @@ func TestSensorAlertsOnExecInPod(t *testing.T) {
 		}
 		raw, _ := os.ReadFile(alerts)
 		for line := range strings.Lines(string(raw)) {
-			var a alertLine
+			var a agent.Line
 			if err := json.Unmarshal([]byte(line), &a); err != nil {
 				t.Fatalf("alert line %q: %v", line, err)
 			}
@@ -162,6 +182,7 @@ func TestSensorAlertsOnExecInPod(t *testing.T) {
 					t.Errorf("alert %+v", a)
 				}
 				checkExecBlocked(t, ctr, wait)
+				checkWriteDenied(t, ctr, wait)
 				checkStatus(t, "http://"+listen, wait)
 				checkPodEvent(t, kube, ns, wait)
 				return
@@ -195,26 +216,62 @@ func checkExecBlocked(t *testing.T, ctr *runtime.Container, wait time.Duration) 
 	}
 }
 
+// checkWriteDenied: the /etc/** block denies `echo x > /etc/foo` in the
+// container with EPERM (fanotify on the container's root mount, before
+// the write), while a write to /tmp there works, and the host writes the
+// same file both through the rootfs directory and through the marked
+// mount itself (/proc/<pid>/root): host processes are never blocked.
+func checkWriteDenied(t *testing.T, ctr *runtime.Container, wait time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		_, stderr, code := ctr.Exec(t, "/bin/sh", "-c", "echo x > /etc/foo")
+		if code != 0 && strings.Contains(stderr, "Operation not permitted") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("write to /etc/foo in the container: exit %d, %q; want EPERM within %s", code, stderr, wait)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if b, _ := os.ReadFile(filepath.Join(ctr.Rootfs(), "etc/foo")); strings.Contains(string(b), "x") {
+		t.Errorf("/etc/foo holds %q after the denied write", b)
+	}
+	if _, stderr, code := ctr.Exec(t, "/bin/sh", "-c", "echo x > /tmp/foo"); code != 0 {
+		t.Errorf("write to /tmp/foo in the container: exit %d: %s", code, stderr)
+	}
+	for _, p := range []string{filepath.Join(ctr.Rootfs(), "etc/foo"), fmt.Sprintf("/proc/%d/root/etc/host-%d", ctr.PID(), os.Getpid())} {
+		if err := os.WriteFile(p, []byte("from the host\n"), 0o644); err != nil {
+			t.Errorf("host write to %s: %v", p, err)
+		}
+	}
+}
+
 // checkStatus: /status counts the watched container, the alerts and the
-// kill, with the native matcher of the active revision and no unenforced
-// block (the ruleset blocks an exact exec path only); /metrics has the
-// sensor's series.
+// blocks, with the native matcher of the active revision and no
+// unenforced block; it names the exec killer for the exact exec path and
+// fanotify for the /etc writes, node-wide and for the container; /metrics
+// has the sensor's series.
 func checkStatus(t *testing.T, base string, wait time.Duration) {
 	t.Helper()
 	client := &http.Client{Timeout: 5 * time.Second}
 	deadline := time.Now().Add(wait)
 	for {
-		var s sensorStatus
+		var s agent.Status
 		resp, err := client.Get(base + "/status")
 		if err == nil {
 			err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&s)
 			resp.Body.Close()
 		}
-		if err == nil && s.Watched == 1 && s.Alerts > 0 && s.Blocks > 0 && s.Matcher == "native" && s.Revision == "rev-it" && len(s.Unenforced) == 0 {
+		if err == nil && s.Watched == 1 && s.Alerts > 0 && s.BlockedBy[enforce.BackendExecKill] > 0 && s.BlockedBy[enforce.BackendFanotify] > 0 &&
+			s.Matcher == "native" && s.Revision == "rev-it" && len(s.Unenforced) == 0 && len(s.Containers) == 1 &&
+			s.Containers[0].Enforced["exec"] == enforce.BackendExecKill && s.Containers[0].Enforced["modifyFile"] == enforce.BackendFanotify &&
+			s.Containers[0].Enforced["createFile"] == enforce.BackendFanotify && s.Containers[0].FanotifyRoot != "" &&
+			strings.Contains(s.Backends["exec"], enforce.BackendExecKill) && s.Backends["modifyFile"] == enforce.BackendFanotify {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/status = %+v, %v; want one watched container, alerts, a block, the native matcher of rev-it", s, err)
+			t.Fatalf("/status = %+v, %v; want one watched container, alerts, exec-kill and fanotify blocks, the native matcher of rev-it", s, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -225,7 +282,7 @@ func checkStatus(t *testing.T, base string, wait time.Duration) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	for _, want := range []string{`palisade_sensor_events_total{operation="exec"}`, "palisade_sensor_drops_total", "palisade_sensor_alerts_total",
-		"palisade_sensor_match_seconds_bucket", `palisade_sensor_blocked_total{backend="exec-kill"}`} {
+		"palisade_sensor_match_seconds_bucket", `palisade_sensor_blocked_total{backend="exec-kill"}`, `palisade_sensor_blocked_total{backend="fanotify"}`, "palisade_sensor_unenforced_blocks 0"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics has no %s", want)
 		}

@@ -423,3 +423,14 @@ func (a Access) Write() (write, known bool) {
 }
 
 func procDir(tid int) string { return "/proc/" + strconv.Itoa(tid) }
+
+// OpenFlags returns the open(2) flags of the open being decided (O_CREAT,
+// O_WRONLY, ...), when known is true; known as Write is: during the
+// decision, for open, openat and creat, never for OpenExec. A caller
+// telling a possible creation (O_CREAT) from a modification uses it.
+func (a Access) OpenFlags() (flags uint64, known bool) {
+	if a.Kind != Open {
+		return 0, false
+	}
+	return openFlags(procDir(a.TID))
+}

@@ -57,33 +57,40 @@ func cgroupID(mount, proc string) uint64 {
 	return 0
 }
 
-// openWrites reads the flags of the open a thread is blocked in from
+// openWrites reports whether the open a thread is blocked in asks for
+// write access; see openFlags.
+func openWrites(proc string) (write, known bool) {
+	flags, known := openFlags(proc)
+	return flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_CREAT) != 0, known
+}
+
+// openFlags reads the flags of the open a thread is blocked in from
 // /proc/<tid>/syscall ("nr arg0 arg1 ... sp pc", in hex). The thread
 // waits in the kernel for our answer, so the arguments are still those of
-// the open being decided.
-func openWrites(proc string) (write, known bool) {
+// the open being decided. creat reads as O_CREAT|O_WRONLY|O_TRUNC.
+func openFlags(proc string) (flags uint64, known bool) {
 	b, err := os.ReadFile(proc + "/syscall")
 	if err != nil {
-		return false, false
+		return 0, false
 	}
 	fields := strings.Fields(string(b))
 	if len(fields) < 4 {
-		return false, false
+		return 0, false
 	}
 	nr, err := strconv.ParseInt(fields[0], 10, 64)
 	if err != nil {
-		return false, false
+		return 0, false
 	}
 	arg, ok := openFlagsArg(nr)
 	if !ok {
-		return false, false
+		return 0, false
 	}
-	if arg < 0 { // creat: always writes
-		return true, true
+	if arg < 0 { // creat
+		return syscall.O_CREAT | syscall.O_WRONLY | syscall.O_TRUNC, true
 	}
-	flags, err := strconv.ParseUint(strings.TrimPrefix(fields[1+arg], "0x"), 16, 64)
+	flags, err = strconv.ParseUint(strings.TrimPrefix(fields[1+arg], "0x"), 16, 64)
 	if err != nil {
-		return false, false
+		return 0, false
 	}
-	return flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_CREAT) != 0, true
+	return flags, true
 }
