@@ -22,7 +22,7 @@
 // The memory of what was proposed lives in the forge, so it survives any
 // restart: the body of every pull request ends with a marker
 //
-//	<!-- palisade-learn ruleset=<ruleset> content=<sha256> -->
+//	<!-- palisade-learn ruleset="<ruleset>" content=<sha256> -->
 //
 // whose content is ContentKey of the files proposed (paths and contents,
 // not the commit, which changes with the base and the time).
