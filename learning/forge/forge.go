@@ -182,8 +182,10 @@ func notFound(status int, err error) error {
 	return err
 }
 
-// maxPages bounds the listing of pull requests: a branch with more than
-// maxPages*perPage pull requests is not one Palisade made.
+// maxPages bounds the listing of pull requests: on GitHub and GitLab, a
+// branch with more than maxPages*perPage pull requests is not one Palisade
+// made; on Gitea, which lists the whole repository's, only the 1,000 most
+// recently updated are looked at.
 const (
 	maxPages = 20
 	perPage  = 50

@@ -60,6 +60,9 @@ func (g *Gitea) FindPullRequests(ctx context.Context, head string) ([]PullReques
 		prs, resp, err := c.ListRepoPullRequests(g.owner, g.name, gitea.ListPullRequestsOptions{
 			ListOptions: gitea.ListOptions{Page: page, PageSize: perPage},
 			State:       gitea.StateAll,
+			// Gitea cannot filter by head: most recently updated first,
+			// so that the maxPages bound only ever drops old ones.
+			Sort: "recentupdate",
 		})
 		if err != nil {
 			return nil, g.wrap(err, "gitea: list pull requests of %s/%s", g.owner, g.name)
