@@ -209,17 +209,22 @@ func (p *Probe) detach() error {
 
 // read drains the ring buffer into Events. The kernel wakes it only when
 // WakeupBytes are pending; the deadline makes it look at least every
-// PollInterval, so a lone event waits at most that long.
+// PollInterval, so a lone event waits at most that long. The deadline is
+// renewed only when it has passed, not per record: the reader waits only
+// on an empty ring, so a deadline set at most PollInterval ago still
+// bounds every wait, and records read in between cost no clock read.
 func (p *Probe) read() {
 	defer close(p.done)
 	defer close(p.events)
 	var rec ringbuf.Record
 	var d decoder
+	p.rd.SetDeadline(time.Now().Add(p.poll))
 	for {
-		p.rd.SetDeadline(time.Now().Add(p.poll))
 		err := p.rd.ReadInto(&rec)
 		switch {
+		case err == nil:
 		case errors.Is(err, os.ErrDeadlineExceeded):
+			p.rd.SetDeadline(time.Now().Add(p.poll))
 			continue
 		case errors.Is(err, ringbuf.ErrClosed):
 			return
