@@ -15,6 +15,11 @@ func webContainer(namespace string, labels map[string]string) *bundles.Container
 	}
 }
 
+func inWorkload(c *bundles.Container, workload, container string) *bundles.Container {
+	c.Workload, c.ContainerName = workload, container
+	return c
+}
+
 func TestRuntimeDecisions(t *testing.T) {
 	e, err := prodEngine()
 	if err != nil {
@@ -74,6 +79,29 @@ func TestRuntimeDecisions(t *testing.T) {
 			name:      "payments ruleset does not apply outside the payments definition",
 			event:     bundles.RuntimeEvent{Kind: bundles.EventProcess, Operation: "exec", Path: "/bin/cat", ProcessExecutable: "/bin/cat", ProcessName: "cat"},
 			container: webContainer("shop", map[string]string{"app": "payments-api"}),
+		},
+		{
+			// policies-example/learned/baseline_runtime.yaml: the web
+			// Deployment's app container may write its plugins.
+			name:      "learned plugin of the web Deployment's app container is excluded",
+			event:     bundles.RuntimeEvent{Kind: bundles.EventFile, Operation: "createExecutable", Path: "/app/plugins/gzip.so"},
+			container: inWorkload(webContainer("shop", nil), "Deployment/web", "app"),
+		},
+		{
+			name:      "learned plugin path in another workload is still blocked",
+			event:     bundles.RuntimeEvent{Kind: bundles.EventFile, Operation: "createExecutable", Path: "/app/plugins/gzip.so"},
+			container: inWorkload(webContainer("shop", nil), "Deployment/api", "app"),
+			want: bundles.RuntimeDecision{Actions: alertBlock, Matches: []bundles.RuntimeMatch{
+				{Ruleset: "baseline_runtime", Response: 0, Mode: "enforce", Actions: alertBlock, Selectors: []string{"new_executables"}},
+			}},
+		},
+		{
+			name:      "learned plugin path in another container of the workload is still blocked",
+			event:     bundles.RuntimeEvent{Kind: bundles.EventFile, Operation: "createExecutable", Path: "/app/plugins/gzip.so"},
+			container: inWorkload(webContainer("shop", nil), "Deployment/web", "sidecar"),
+			want: bundles.RuntimeDecision{Actions: alertBlock, Matches: []bundles.RuntimeMatch{
+				{Ruleset: "baseline_runtime", Response: 0, Mode: "enforce", Actions: alertBlock, Selectors: []string{"new_executables"}},
+			}},
 		},
 		{
 			name:  "host process is never matched",
