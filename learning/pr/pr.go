@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/palisade-dev/palisade/learning/forge"
 )
 
@@ -198,6 +200,9 @@ func (c *Change) validate() error {
 	if c.Branch == c.Base {
 		return fmt.Errorf("pr: branch %q is the base branch", c.Branch)
 	}
+	if err := plumbing.NewBranchReferenceName(c.Branch).Validate(); err != nil {
+		return fmt.Errorf("pr: branch %q: %w", c.Branch, err)
+	}
 	return nil
 }
 
@@ -247,7 +252,7 @@ func (p *Publisher) Publish(ctx context.Context, c Change) (*Result, error) {
 	if open != nil {
 		if rs, k, ok := ParseMarker(open.Body); ok && rs == c.Ruleset && k == key {
 			res.Number, res.URL = open.Number, open.URL
-			if open.Title == c.Title && open.Body == body {
+			if sameText(open.Title, c.Title) && sameText(open.Body, body) {
 				res.Action = Unchanged
 				return &res, nil
 			}
@@ -323,6 +328,13 @@ func (p *Publisher) waitBranch(ctx context.Context, branch, commit string) error
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// sameText compares texts as a forge may have stored them: with CRLF line
+// ends or trailing white space trimmed.
+func sameText(a, b string) bool {
+	norm := func(s string) string { return strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n")) }
+	return norm(a) == norm(b)
 }
 
 func checkPaths(files map[string][]byte) error {

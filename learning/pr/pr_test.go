@@ -1,9 +1,13 @@
 package pr_test
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/palisade-dev/palisade/learning/forge"
 	"github.com/palisade-dev/palisade/learning/pr"
 )
 
@@ -44,5 +48,37 @@ func TestMarker(t *testing.T) {
 	}
 	if got := pr.BranchName("shop_runtime"); got != "palisade/learn/shop_runtime" {
 		t.Errorf("BranchName = %q", got)
+	}
+}
+
+func TestChangeValidated(t *testing.T) {
+	tok := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tok, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := forge.NewGitHub(forge.Options{Repo: "a/b", TokenFile: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is cloned: the URL does not exist, the change fails first.
+	p, err := pr.New(pr.Options{URL: "file:///nonexistent", Forge: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := func(func(string) ([]byte, error)) (map[string][]byte, error) { return nil, nil }
+	for name, c := range map[string]pr.Change{
+		"no ruleset":        {Base: "main", Files: files},
+		"no base":           {Ruleset: "x", Files: files},
+		"no files":          {Ruleset: "x", Base: "main"},
+		"branch is base":    {Ruleset: "x", Base: "main", Branch: "main", Files: files},
+		"invalid branch":    {Ruleset: "x", Base: "main", Branch: "a..b", Files: files},
+		"ruleset breaks it": {Ruleset: "x y", Base: "main", Files: files},
+	} {
+		if _, err := p.Publish(context.Background(), c); err == nil || !strings.HasPrefix(err.Error(), "pr: ") || strings.Contains(err.Error(), "clone") {
+			t.Errorf("%s: want a validation error, got %v", name, err)
+		}
+	}
+	if _, err := pr.New(pr.Options{URL: "file:///x"}); err == nil {
+		t.Error("a publisher without a forge")
 	}
 }

@@ -176,6 +176,17 @@ func TestPublishAgainstGitea(t *testing.T) {
 		t.Fatal("a change whose branch is the base was published")
 	}
 
+	// Paths outside the repository, or in .git, are refused.
+	for _, bad := range []string{"../x", "/etc/passwd", ".git/config", "a/./b", ""} {
+		c := proposal(t, "v4\n", "body")
+		c.Files = func(func(string) ([]byte, error)) (map[string][]byte, error) {
+			return map[string][]byte{bad: []byte("x")}, nil
+		}
+		if _, err := p.Publish(ctx, c); err == nil || !strings.Contains(err.Error(), "invalid file path") {
+			t.Fatalf("path %q: want an invalid path error, got %v", bad, err)
+		}
+	}
+
 	// A wrong token: the push fails, and the error does not contain it.
 	const bad = "0123456789abcdef0123456789abcdef01234567"
 	badFile := filepath.Join(t.TempDir(), "bad")
