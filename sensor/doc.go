@@ -31,13 +31,16 @@
 //     counts as a modification whether or not it writes; writes through an
 //     fd opened before Watch are not reported.
 //   - modifyFile, modifyExecutable from truncate and ftruncate that
-//     succeeded: executable when the file has an exec bit.
+//     succeeded: executable when the file is a regular file with an exec
+//     bit (a truncate(2) through a symlink reads as modifyFile of the
+//     link's path: the lookup below follows no symlink).
 //   - rename, renameat, renameat2 that succeeded, mapped D4C-style to what
 //     they do to the two paths: deleteFile at the old path (its file is
 //     gone from there) and createFile at the new one, or createExecutable
-//     when the file has an exec bit (the create comes first in the
-//     stream). A file the rename replaced gets no deleteFile of its own:
-//     the create at its path says what is there now. RENAME_EXCHANGE
+//     when it is a regular file with an exec bit (a moved symlink is a
+//     createFile); the create comes first in the stream. A file the
+//     rename replaced gets no deleteFile of its own: the create at its
+//     path says what is there now. RENAME_EXCHANGE
 //     keeps both files: a create at each path, no deleteFile. A
 //     directory's rename is reported as nothing (no file of its own was
 //     created or deleted).

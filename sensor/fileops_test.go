@@ -74,6 +74,9 @@ func fileOps() int {
 	step("linkat", unix.Linkat(unix.AT_FDCWD, "/tmp/ln", dfd, "hard2", 0))
 	step("symlink", unix.Symlink("ln", "/tmp/soft"))
 	step("symlinkat", unix.Symlinkat("../ln", dfd, "soft2"))
+	// A symlink to an executable is no executable itself.
+	step("symlink to x", unix.Symlink("trx", "/tmp/sx"))
+	step("rename symlink", unix.Rename("/tmp/sx", "/tmp/sy"))
 	unix.Close(dfd)
 	// A failed rename reports nothing.
 	if unix.Rename("/tmp/missing", "/tmp/never") == nil {
@@ -142,6 +145,7 @@ func TestFileOperations(t *testing.T) {
 		{OpCreateFile, "/tmp/d/hard2"},
 		{OpCreateFile, "/tmp/soft"},
 		{OpCreateFile, "/tmp/d/soft2"},
+		{OpCreateFile, "/tmp/sy"},
 	}
 	evs := collect(t, p, 5*time.Second, func(evs []Event) bool {
 		for _, w := range want {
@@ -177,6 +181,7 @@ func TestFileOperations(t *testing.T) {
 		{OpCreateFile, "/tmp/d/e2"},
 		{OpDeleteFile, "/tmp/missing"},
 		{OpCreateFile, "/tmp/never"},
+		{OpCreateExecutable, "/tmp/sy"},
 	}
 	for _, u := range unwanted {
 		if _, ok := find(evs, u.op, u.path); ok {

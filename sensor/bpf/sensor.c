@@ -640,6 +640,14 @@ static __always_inline u32 chmod_op(u64 mode)
 	return (mode & S_IXUGO) ? OP_MODIFY_EXECUTABLE : OP_MODIFY_FILE;
 }
 
+// executable says whether a mode is a regular file's with an exec bit: a
+// symlink's mode has them all, and a truncate through a symlink is
+// looked up as the link (lookup_mode follows no symlink).
+static __always_inline bool executable(u32 mode)
+{
+	return (mode & S_IFMT) == S_IFREG && (mode & S_IXUGO);
+}
+
 // truncate_exit reports a truncate or ftruncate that succeeded: the file's
 // exec bit decides modifyFile or modifyExecutable. truncate(2) names the
 // file by path, which lookup_mode finds in the dcache; when it cannot,
@@ -659,7 +667,7 @@ static __always_inline int truncate_exit(struct scratch *s, struct task_struct *
 		mode = BPF_CORE_READ(f, f_inode, i_mode);
 		s->hdr.path_len = resolve_file(s, task, f, 0);
 	}
-	if (mode & S_IXUGO)
+	if (executable(mode))
 		s->hdr.op = OP_MODIFY_EXECUTABLE;
 	emit(s);
 	return 0;
@@ -677,7 +685,7 @@ static __always_inline u32 created(struct scratch *s, struct task_struct *task, 
 		mode = lookup_mode(s, task);
 	if ((mode & S_IFMT) == S_IFDIR)
 		return mode;
-	if (mode & S_IXUGO)
+	if (executable(mode))
 		s->hdr.op = OP_CREATE_EXECUTABLE;
 	emit(s);
 	return mode;
