@@ -23,6 +23,17 @@ func FuzzLoad(f *testing.F) {
 		}
 		f.Add(data)
 	}
+	// Learned rules with their ruleset in one file, so that the fuzzer
+	// reaches their compilation.
+	var both []byte
+	for _, name := range []string{"../policies-example/rulesets/baseline_runtime.yaml", "../policies-example/learned/baseline_runtime.yaml"} {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		both = append(append(both, data...), "\n---\n"...)
+	}
+	f.Add(both)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsys := fstest.MapFS{"f.yaml": {Data: data}}
 		done := make(chan error, 1)

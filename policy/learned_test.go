@@ -214,3 +214,22 @@ func TestDuplicateLearnedRules(t *testing.T) {
 	_, errs := load(t, map[string]string{"rulesets/shop.yaml": shopRuleset, "learned/a.yaml": doc, "learned/b.yaml": doc})
 	checkErrors(t, errs, []string{`learned/b.yaml:3:18: metadata.name: duplicate LearnedRules name "shop_runtime" (first defined at learned/a.yaml:3:18)`})
 }
+
+func TestWorkloadAndContainerConditionsAreValidated(t *testing.T) {
+	doc := header + `kind: RuntimeRuleset
+metadata: {name: r}
+spec:
+  process:
+    selectors:
+      - {name: ok, kubernetesWorkload: [Deployment/web, "StatefulSet/*", "*", CronJob/nightly], containerName: [app, web-2]}
+      - {name: bad, kubernetesWorkload: [web, "*/web", "Deployment/*/*"], containerName: [App_1]}
+    responses: [{match: [ok], exclude: [bad], actions: [alert]}]
+`
+	_, errs := load(t, map[string]string{"r.yaml": doc})
+	checkErrors(t, errs, []string{
+		`r.yaml:8:42: spec.process.selectors[1].kubernetesWorkload[0]: invalid workload "web" (want <Kind>/<name> such as Deployment/web, or a prefix ending with *)`,
+		`r.yaml:8:47: spec.process.selectors[1].kubernetesWorkload[1]: invalid workload "*/web"`,
+		`r.yaml:8:56: spec.process.selectors[1].kubernetesWorkload[2]: invalid workload "Deployment/*/*"`,
+		`r.yaml:8:91: spec.process.selectors[1].containerName[0]: invalid container name "App_1"`,
+	})
+}
