@@ -57,13 +57,13 @@ func TestGiteaAgainstRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s.ClosePR(t, r, int64(created.Number))
+	s.ClosePR(t, r, created.Number)
 	s.Push(t, r, "palisade/learn/x", "palisade/learn/x", map[string]string{"learned/x.yaml": "a: 2\n"})
 	second, err := f.CreatePullRequest(ctx, "main", "palisade/learn/x", "learn x", "body three")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.MergePR(t, r, int64(second.Number))
+	s.MergePR(t, r, second.Number)
 
 	prs, err := f.FindPullRequests(ctx, "palisade/learn/x")
 	if err != nil {

@@ -132,7 +132,7 @@ func TestPublishAgainstGitea(t *testing.T) {
 		t.Fatalf("a new body alone pushed %s", text.Commit)
 	}
 
-	s.ClosePR(t, r, int64(first.Number))
+	s.ClosePR(t, r, first.Number)
 	declined := publish(proposal(t, "v2\n", "new evidence table"), pr.Declined)
 	if declined.Number != first.Number {
 		t.Fatalf("declined: %+v", declined)
@@ -159,7 +159,7 @@ func TestPublishAgainstGitea(t *testing.T) {
 		t.Fatalf("the open proposal's branch changed to %q", got)
 	}
 
-	s.MergePR(t, r, int64(third.Number))
+	s.MergePR(t, r, third.Number)
 	for path, want := range map[string]string{"learned/shop.yaml": "v3\n", rulesetFile: "kind: RuntimeRuleset\nmode: audit\n"} {
 		got, err := s.ReadFile(r, "main", path)
 		if err != nil || string(got) != want {

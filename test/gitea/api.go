@@ -123,7 +123,7 @@ func (s *Server) WaitBranch(t testing.TB, r Repo, branch, commit string) {
 
 // PullRequest is what tests check of a pull request.
 type PullRequest struct {
-	Number int64  `json:"number"`
+	Number int    `json:"number"`
 	State  string `json:"state"` // open or closed
 	Merged bool   `json:"merged"`
 	Title  string `json:"title"`
@@ -157,7 +157,7 @@ func (s *Server) PullRequests(t testing.TB, r Repo) []PullRequest {
 
 // MergePR merges pull request number with a merge commit, retrying for a
 // while as Gitea checks mergeability asynchronously after a push.
-func (s *Server) MergePR(t testing.TB, r Repo, number int64) {
+func (s *Server) MergePR(t testing.TB, r Repo, number int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -174,7 +174,7 @@ func (s *Server) MergePR(t testing.TB, r Repo, number int64) {
 }
 
 // ClosePR closes pull request number without merging it.
-func (s *Server) ClosePR(t testing.TB, r Repo, number int64) {
+func (s *Server) ClosePR(t testing.TB, r Repo, number int) {
 	t.Helper()
 	if err := s.API("PATCH", fmt.Sprintf("/repos/%s/pulls/%d", r.FullName(), number), map[string]any{"state": "closed"}, nil); err != nil {
 		t.Fatalf("close pull request %d of %s: %v", number, r.FullName(), err)

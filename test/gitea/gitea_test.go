@@ -25,7 +25,7 @@ func TestServerPullRequestLifecycle(t *testing.T) {
 		t.Fatalf("missing file: want a 404, got %v", err)
 	}
 
-	open := func(branch string) int64 {
+	open := func(branch string) int {
 		t.Helper()
 		s.Push(t, r, "main", branch, map[string]string{branch + ".txt": "from " + branch + "\n"})
 		var pr gitea.PullRequest
@@ -48,7 +48,7 @@ func TestServerPullRequestLifecycle(t *testing.T) {
 	if _, err := s.ReadFile(r, "main", "other.txt"); !gitea.IsNotFound(err) {
 		t.Fatalf("other.txt on main after closing its pull request: %v", err)
 	}
-	states := map[int64]string{}
+	states := map[int]string{}
 	for _, pr := range s.PullRequests(t, r) {
 		states[pr.Number] = fmt.Sprintf("%s merged=%v", pr.State, pr.Merged)
 	}
