@@ -17,10 +17,17 @@ import (
 
 // DefaultMaxKeys bounds the distinct behaviours an Aggregator holds
 // between two flushes. A workload in learning mode repeats a small set of
-// behaviours; tens of thousands of distinct keys in one interval is a
-// workload writing unique file names, whose generalisation needs far
-// fewer samples than that, and each key costs a few hundred bytes.
-const DefaultMaxKeys = 20000
+// behaviours; thousands of new keys in one interval is a workload writing
+// unique file names, whose generalisation needs far fewer samples.
+const DefaultMaxKeys = 8192
+
+// aggBatchBudget bounds the JSON size of a batch's observations (an
+// upper bound, aggEntrySize) below the controller's MaxBatchBytes, so
+// that a full batch is never refused as too large.
+const (
+	aggBatchBudget   = MaxBatchBytes * 3 / 4
+	aggEntryOverhead = 400 // field names, punctuation, two RFC 3339 times, a count
+)
 
 // Event is one behaviour a sensor observed for the learning rulesets
 // named in Rulesets (each ruleset gets an Observed of its own).
@@ -36,7 +43,9 @@ type Event struct {
 // AggregatorOptions configure an Aggregator. The zero value is usable.
 type AggregatorOptions struct {
 	// MaxKeys bounds the distinct (ruleset, workload, key) entries of one
-	// batch; an event that would add one more is dropped and counted
+	// batch, and their estimated JSON size is kept under 3 MiB (the
+	// controller accepts MaxBatchBytes); an event that would add one more
+	// is dropped and counted
 	// (Dropped, the palisade_learning_observations_dropped_total metric,
 	// a warning at the next Flush). A repeated behaviour is summarised
 	// again in a later batch, so a drop delays learning it rather than
@@ -74,6 +83,7 @@ type Aggregator struct {
 
 	mu       sync.Mutex
 	entries  map[aggKey]*Evidence
+	bytes    int // estimated JSON size of entries
 	seq      uint64
 	dropped  uint64 // since the last Flush
 	total    uint64 // dropped since NewAggregator
@@ -150,12 +160,14 @@ func (a *Aggregator) Add(ev Event) {
 		k := aggKey{ruleset: rs, workload: ev.Workload, key: ev.Key}
 		e, ok := a.entries[k]
 		if !ok {
-			if len(a.entries) >= a.maxKeys {
+			size := aggEntrySize(rs, &ev)
+			if len(a.entries) >= a.maxKeys || a.bytes+size > aggBatchBudget {
 				dropped++
 				continue
 			}
 			e = &Evidence{FirstSeen: t, LastSeen: t, Pods: make([]string, 0, MaxSamplePods)}
 			a.entries[k] = e
+			a.bytes += size
 		}
 		e.Count++
 		if t.Before(e.FirstSeen) {
@@ -175,6 +187,36 @@ func (a *Aggregator) Add(ev Event) {
 	if dropped > 0 {
 		a.mDropped.Add(float64(dropped))
 	}
+}
+
+// aggEntrySize bounds the JSON size of ev's entry in ruleset rs from
+// above, counting MaxSamplePods pods as long as ev's.
+func aggEntrySize(rs string, ev *Event) int {
+	w, k := &ev.Workload, &ev.Key
+	n := aggEntryOverhead + MaxSamplePods*(aggJSONLen(ev.Pod)+3)
+	for _, s := range [...]string{rs, w.Namespace, w.Workload, w.Container, w.Image, w.Digest, k.Kind, k.Operation, k.Path, k.ProcessName} {
+		n += aggJSONLen(s)
+	}
+	return n
+}
+
+// aggJSONLen bounds the length of s encoded as a JSON string by
+// encoding/json: control characters and <, >, & become \u00XX, '"' and
+// '\\' are escaped, an invalid UTF-8 byte becomes \ufffd, U+2028 and
+// U+2029 become \u2028: at most 6 bytes for any byte.
+func aggJSONLen(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x80 || c == '<' || c == '>' || c == '&':
+			n += 6
+		case c == '"' || c == '\\':
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 // addSamplePod adds pod to pods (sorted, at most MaxSamplePods): the
@@ -212,6 +254,7 @@ func (a *Aggregator) Flush() *Batch {
 		return nil
 	}
 	a.entries = make(map[aggKey]*Evidence, len(entries))
+	a.bytes = 0
 	a.dropped = 0
 	a.seq++
 	seq := a.seq

@@ -1,9 +1,13 @@
 package learning
 
 import (
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -217,4 +221,39 @@ func transportMetricValue(t *testing.T, m prometheus.Metric) float64 {
 		return c.GetValue()
 	}
 	return out.GetGauge().GetValue()
+}
+
+func TestAggJSONLenBoundsTheEncodedLength(t *testing.T) {
+	for _, s := range []string{"", "/usr/bin/nginx", "<>&\"\\", "\x00\x1f\n", "\xff\xfe", "\u2028\u2029", "héllo wörld", strings.Repeat("<\xff\u2028", 100)} {
+		enc, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := aggJSONLen(s) + 2; got < len(enc) {
+			t.Errorf("aggJSONLen(%q)+2 = %d < %d encoded", s, got, len(enc))
+		}
+	}
+}
+
+// A full batch of the longest and worst-escaped paths still fits what the
+// controller accepts.
+func TestAggregatorFullBatchIsAcceptedByTheController(t *testing.T) {
+	h, store, _ := transportServer(t)
+	a := NewAggregator("n1", AggregatorOptions{BootID: "b", Log: slog.New(slog.DiscardHandler)})
+	long := "/" + strings.Repeat("<\xff", 4096/2-1)
+	for i := 0; a.Dropped() == 0; i++ {
+		a.Add(Event{Rulesets: []string{"rs"}, Workload: transportWeb, Pod: strings.Repeat("p", 63), Key: Key{Kind: KindFile, Operation: "createFile", Path: long[:len(long)-8] + fmt.Sprintf("%08d", i)}, Time: transportT0})
+	}
+	b := a.Flush()
+	body := transportJSON(t, b)
+	t.Logf("%d observations, %d bytes", len(b.Observations), len(body))
+	if len(body) > MaxBatchBytes {
+		t.Fatalf("batch of %d bytes exceeds MaxBatchBytes", len(body))
+	}
+	if rec := transportPost(h, transportToken, body); rec.Code != http.StatusOK {
+		t.Fatalf("controller answered %d %s", rec.Code, rec.Body)
+	}
+	if st := store.Status(); len(st) != 1 || st[0].Behaviours != len(b.Observations) {
+		t.Errorf("status %+v, want %d behaviours", st, len(b.Observations))
+	}
 }

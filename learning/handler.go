@@ -28,9 +28,10 @@ const MaxBatchBytes = 4 << 20
 // validation (Store.Apply; the Handler answers 400).
 var ErrInvalidBatch = errors.New("invalid learning batch")
 
-// Bounds of a batch's strings: a Linux path is at most 4096 bytes.
+// Bounds of a batch's strings: a Linux path is at most 4096 bytes, three
+// times that once JSON has replaced its invalid UTF-8 bytes by U+FFFD.
 const (
-	maxBatchPath   = 4096
+	maxBatchPath   = 3 * 4096
 	maxBatchString = 512
 )
 

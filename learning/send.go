@@ -96,9 +96,9 @@ const (
 	dropShutdown       = "shutdown"
 )
 
-// errBatchRejected marks a 4xx answer that resending cannot change (400,
-// 413, 422): the batch is dropped.
-var errBatchRejected = errors.New("batch rejected by the controller")
+// ErrBatchRejected is wrapped by Send's error when the controller refused
+// a batch for good (400, 413, 422): resending cannot help, Run drops it.
+var ErrBatchRejected = errors.New("batch rejected by the controller")
 
 // NewSender returns a Sender; it fails when the CA file cannot be read.
 func NewSender(opts SenderOptions) (*Sender, error) {
@@ -165,12 +165,12 @@ func NewSender(opts SenderOptions) (*Sender, error) {
 }
 
 // Send posts b once. It returns nil when the controller acknowledged it,
-// an error wrapping errBatchRejected when the controller refused it for
+// an error wrapping ErrBatchRejected when the controller refused it for
 // good (400, 413, 422), another error otherwise.
 func (s *Sender) Send(ctx context.Context, b *Batch) error {
 	body, err := json.Marshal(b)
 	if err != nil {
-		return fmt.Errorf("%w: encode batch %s: %v", errBatchRejected, b.ID, err)
+		return fmt.Errorf("%w: encode batch %s: %v", ErrBatchRejected, b.ID, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
@@ -196,7 +196,7 @@ func (s *Sender) Send(ctx context.Context, b *Batch) error {
 	case code >= 200 && code < 300:
 		return nil
 	case code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge || code == http.StatusUnprocessableEntity:
-		return fmt.Errorf("%w: batch %s: %s: %s", errBatchRejected, b.ID, resp.Status, strings.TrimSpace(string(msg)))
+		return fmt.Errorf("%w: batch %s: %s: %s", ErrBatchRejected, b.ID, resp.Status, strings.TrimSpace(string(msg)))
 	default:
 		// 401 and 403 included: a rotated token or a fixed RBAC binding
 		// makes the next attempt succeed.
@@ -240,7 +240,7 @@ func (s *Sender) drain(ctx context.Context) bool {
 		s.mu.Unlock()
 
 		err := s.Send(ctx, b)
-		if err != nil && !errors.Is(err, errBatchRejected) {
+		if err != nil && !errors.Is(err, ErrBatchRejected) {
 			s.mSent.WithLabelValues(sendResultFailed).Inc()
 			s.log.Warn("learning batch not delivered, will resend", transportLogBatch, b.ID, transportLogError, err.Error())
 			return false
@@ -267,6 +267,9 @@ func (s *Sender) drain(ctx context.Context) bool {
 // tries for at most FinalTimeout to deliver what is left; it returns an
 // error when batches remain undelivered then.
 func (s *Sender) Run(ctx context.Context, agg *Aggregator, interval time.Duration) error {
+	if interval <= 0 {
+		return fmt.Errorf("learning sender: interval %v is not positive", interval)
+	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	retry := time.NewTimer(time.Hour)

@@ -296,7 +296,7 @@ func TestSenderReadsTheTokenFileForEveryRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	transportAddN(agg, 1, "/bin/a")
-	if err := s.Send(context.Background(), agg.Flush()); err == nil || !strings.Contains(err.Error(), "401") || errors.Is(err, errBatchRejected) {
+	if err := s.Send(context.Background(), agg.Flush()); err == nil || !strings.Contains(err.Error(), "401") || errors.Is(err, ErrBatchRejected) {
 		t.Errorf("send with a wrong token: %v, want a retryable 401", err)
 	}
 }

@@ -64,6 +64,14 @@ const (
 // the middle of an append, never acknowledged) is cut off, a damaged line
 // followed by good ones is an error, not silently skipped.
 //
+// Merging: counts add up, first seen is the earliest, last seen the
+// latest, sample pods are the MaxSamplePods lexicographically first names
+// (so the result does not depend on the order batches arrive in), and
+// Behaviour stays sorted. Profile.LastNew is the receive time (the
+// controller's clock, recorded in the journal) of the last batch that
+// brought a key new to its workload, so that nodes' clock skew cannot
+// make a profile look stable.
+//
 // Idempotence: batch ids are "<node>/<boot>/<seq>". Per (node, boot) the
 // store keeps the highest seq below which every batch was applied plus the
 // applied seqs above it (at most storeMaxAbove), and per node the last
