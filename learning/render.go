@@ -261,7 +261,7 @@ func RenderBody(p *Proposal, opts BodyOptions) string {
 	}
 	b.WriteString(" This pull request:\n\n")
 	fmt.Fprintf(&b, "1. adds %s: %d process and %d file %s for %d %s, each with its evidence;\n",
-		mdCode(learned), nProc, nFile, genPlural(nFile, "rule", "rules"), len(p.Workloads), genPlural(len(p.Workloads), "workload", "workloads"))
+		mdCode(learned), nProc, nFile, genPlural(nProc+nFile, "rule", "rules"), len(p.Workloads), genPlural(len(p.Workloads), "workload", "workloads"))
 	where := ""
 	if opts.RulesetFile != "" {
 		where = " in " + mdCode(opts.RulesetFile)
@@ -327,7 +327,7 @@ func RenderBody(p *Proposal, opts BodyOptions) string {
 
 	b.WriteString("## How to reject a rule\n\n")
 	fmt.Fprintf(&b, "- **One rule:** delete its entry in %s in this pull request (the `- executable:` or `- operation:` item with the comment above it and its evidence), then merge. What it allowed then alerts like any behaviour outside the rules.\n", mdCode(learned))
-	b.WriteString("- **All of it:** close this pull request without merging. Palisade remembers a closed proposal and does not reopen a pull request with the same content; the ruleset stays in `" + mdText(opts.FromMode) + "`.\n")
+	b.WriteString("- **All of it:** close this pull request without merging. Palisade remembers a closed proposal and does not reopen a pull request with the same content; the ruleset stays in " + mdCode(opts.FromMode) + ".\n")
 	b.WriteString("- **Later:** a learned rule is a policy like any other: delete it in a later pull request.\n\n")
 	b.WriteString("If Palisade proposes again before this is merged, it updates this pull request in place (its branch is force-pushed): an edit pushed to the branch is replaced, so review the update, or merge first and delete rules in a follow-up change.\n")
 	return b.String()
@@ -488,18 +488,31 @@ func selectorText(s policy.Selector) string {
 	return strings.Join(parts, "; ")
 }
 
-// mdText makes text safe in a markdown table cell: no `|` column break,
+// mdCell makes text safe in a markdown table cell: no `|` column break,
 // no line break.
-func mdText(s string) string {
+func mdCell(s string) string {
 	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
 	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+// mdText is mdCell with markdown's emphasis, code, link and HTML
+// characters escaped, so that names and paths read as written.
+func mdText(s string) string {
+	var b strings.Builder
+	for _, c := range mdCell(s) {
+		if strings.ContainsRune("*_`<>[]", c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // mdCode writes s as a code span, safe in a table cell: `|` escaped (GFM
 // tables split on it even in code spans), a span fence longer than any
 // backtick run inside.
 func mdCode(s string) string {
-	s = mdText(s)
+	s = mdCell(s)
 	fence := "`"
 	for strings.Contains(s, fence) {
 		fence += "`"
