@@ -11,6 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/palisade-dev/palisade/internal/metrics"
 )
 
 // Paths the controller serves.
@@ -159,9 +163,30 @@ const (
 )
 
 type learningHandler struct {
-	store *Store
-	auth  Authenticator
-	log   *slog.Logger
+	store     *Store
+	auth      Authenticator
+	log       *slog.Logger
+	reg       prometheus.Registerer
+	mReceived *prometheus.CounterVec
+}
+
+// Results of palisade_learning_batches_received_total.
+const (
+	receivedApplied   = "applied"
+	receivedDuplicate = "duplicate"
+	receivedInvalid   = "invalid"
+	receivedDenied    = "denied"
+	receivedError     = "error"
+)
+
+// HandlerOption configures NewHandler.
+type HandlerOption func(*learningHandler)
+
+// HandlerRegisterer registers the handler's metric,
+// palisade_learning_batches_received_total by result (applied,
+// duplicate, invalid, denied, error).
+func HandlerRegisterer(reg prometheus.Registerer) HandlerOption {
+	return func(h *learningHandler) { h.reg = reg }
 }
 
 // NewHandler serves the controller's learning endpoints, every request
@@ -174,11 +199,18 @@ type learningHandler struct {
 //     credentials, 403 for a subject not allowed; 503 when authentication could not be checked; 500 when
 //     the store failed (the sender retries).
 //   - GET StatusPath: a StatusResponse.
-func NewHandler(store *Store, auth Authenticator, log *slog.Logger) http.Handler {
+func NewHandler(store *Store, auth Authenticator, log *slog.Logger, opts ...HandlerOption) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
 	h := &learningHandler{store: store, auth: auth, log: log}
+	for _, o := range opts {
+		o(h)
+	}
+	h.mReceived = metrics.Register(h.reg, log, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricBatchesReceived,
+		Help: "Learning batches received by the controller, by result (applied, duplicate, invalid, denied, error).",
+	}, []string{labelResult}))
 	mux := http.NewServeMux()
 	mux.HandleFunc(BatchesPath, h.batches)
 	mux.HandleFunc(StatusPath, h.status)
@@ -213,6 +245,7 @@ func (h *learningHandler) batches(w http.ResponseWriter, r *http.Request) {
 	}
 	subject, ok := h.authenticate(w, r)
 	if !ok {
+		h.mReceived.WithLabelValues(receivedDenied).Inc()
 		return
 	}
 	if r.ContentLength > MaxBatchBytes {
@@ -230,6 +263,7 @@ func (h *learningHandler) batches(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
+		h.mReceived.WithLabelValues(receivedInvalid).Inc()
 		if errors.As(err, &tooLarge) {
 			h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("batch larger than %d bytes", MaxBatchBytes))
 			return
@@ -239,14 +273,21 @@ func (h *learningHandler) batches(w http.ResponseWriter, r *http.Request) {
 	}
 	applied, err := h.store.Apply(&b)
 	if errors.Is(err, ErrInvalidBatch) {
+		h.mReceived.WithLabelValues(receivedInvalid).Inc()
 		h.log.Warn("learning batch rejected", transportLogBatch, b.ID, transportLogSubject, subject, transportLogError, err.Error())
 		h.fail(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if err != nil {
+		h.mReceived.WithLabelValues(receivedError).Inc()
 		h.log.Error("learning batch not stored", transportLogBatch, b.ID, transportLogError, err.Error())
 		h.fail(w, http.StatusInternalServerError, "batch not stored")
 		return
+	}
+	if applied {
+		h.mReceived.WithLabelValues(receivedApplied).Inc()
+	} else {
+		h.mReceived.WithLabelValues(receivedDuplicate).Inc()
 	}
 	h.log.Debug("learning batch received", transportLogBatch, b.ID, transportLogSubject, subject, "applied", applied, "observations", len(b.Observations))
 	h.reply(w, BatchResponse{ID: b.ID, Applied: applied})

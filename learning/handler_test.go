@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const transportToken = "s3cret-token"
@@ -233,4 +236,32 @@ func FuzzHandlerBatches(f *testing.F) {
 		}
 		_ = store.Status()
 	})
+}
+
+func TestHandlerCountsBatchesByResult(t *testing.T) {
+	_, store, tokenFile := transportServer(t)
+	reg := prometheus.NewRegistry()
+	h := NewHandler(store, &TokenFileAuth{Path: tokenFile}, slog.New(slog.DiscardHandler), HandlerRegisterer(reg))
+	body := transportJSON(t, transportBatch("n1", "b", 1, "rs", 1, transportT0, "", "/bin/a"))
+	transportPost(h, transportToken, body)
+	transportPost(h, transportToken, body)
+	transportPost(h, "wrong", body)
+	transportPost(h, transportToken, []byte("{"))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != metricBatchesReceived {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{receivedApplied: 1, receivedDuplicate: 1, receivedDenied: 1, receivedInvalid: 1}
+	if !maps.Equal(got, want) {
+		t.Errorf("%s = %v, want %v", metricBatchesReceived, got, want)
+	}
 }

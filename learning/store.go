@@ -135,6 +135,12 @@ func OpenStore(dir string, opts ...StoreOption) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open learning store: %w", err)
 	}
+	// Temporary files of a snapshot write a crash interrupted.
+	if leftovers, err := filepath.Glob(filepath.Join(dir, storeSnapshotFile+".tmp-*")); err == nil {
+		for _, f := range leftovers {
+			_ = os.Remove(f)
+		}
+	}
 	if err := s.readSnapshot(); err != nil {
 		return nil, err
 	}
