@@ -4,11 +4,13 @@
 // Load compiles nothing: it loads the committed BPF objects (bpf/sensor.c,
 // built by bpf2go for amd64 and arm64; `make generate` rebuilds them with
 // clang), attaches them to BTF-typed raw tracepoints (sched_process_exec,
-// sched_process_fork, sys_enter, sys_exit: no tracefs, no kprobes), and
-// starts one goroutine that drains the ring buffer into Events. The
+// sched_process_fork, sys_exit: no tracefs, no kprobes), and starts one
+// goroutine that drains the ring buffer into Events. Syscalls are seen at
+// their exit only, their arguments read from the saved registers. The
 // programs report only the cgroups user space has passed to Watch: a host
-// process costs a compare of the syscall number per syscall, plus one hash
-// lookup for the few syscalls and the exec and fork the sensor follows.
+// process costs compares of the syscall number per syscall, plus one hash
+// lookup for the few syscalls that succeeded and the exec and fork the
+// sensor follows.
 //
 // Lifecycle: a Probe holds kernel objects (programs, links, maps) through
 // file descriptors; Close detaches every program and releases them, and

@@ -31,9 +31,11 @@ func fileOps() int {
 		step("create "+path, err)
 		_, err = unix.Write(fd, []byte("content\n"))
 		step("write "+path, err)
-		step("fchmod "+path, unix.Fchmod(fd, mode)) // past the umask
 		unix.Close(fd)
 	}
+	// Modes as given: a create is then one event, so that each event
+	// the test wants after it comes from the operation under test.
+	unix.Umask(0)
 	step("chdir", os.Chdir("/tmp"))
 	step("mkdir", os.MkdirAll("/tmp/d/sub", 0o755))
 	for _, f := range []struct {
@@ -41,7 +43,7 @@ func fileOps() int {
 		mode uint32
 	}{{"/tmp/tr", 0o644}, {"/tmp/trx", 0o755}, {"/tmp/otr", 0o644}, {"/tmp/r1", 0o644},
 		{"/tmp/e1", 0o755}, {"/tmp/e3", 0o700}, {"/tmp/xa", 0o644}, {"/tmp/xb", 0o755},
-		{"/tmp/ln", 0o644}, {"/dev/shm/m1", 0o755}} {
+		{"/tmp/ln", 0o644}, {"/dev/shm/m1", 0o755}, {"/tmp/o2", 0o644}} {
 		create(f.path, f.mode)
 	}
 	// truncate(2) by path, relative to the cwd: modifyFile, and
@@ -57,6 +59,13 @@ func fileOps() int {
 	// A read-only open with O_TRUNC truncates.
 	fd, err = unix.Open("/tmp/otr", unix.O_RDONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0)
 	step("open otr", err)
+	unix.Close(fd)
+	fd, err = unix.Openat2(unix.AT_FDCWD, "o2", &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_TRUNC | unix.O_CLOEXEC})
+	step("openat2 o2", err)
+	unix.Close(fd)
+	// A read-only open without O_TRUNC is no modification.
+	fd, err = unix.Open("/tmp/ln", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	step("open ln", err)
 	unix.Close(fd)
 	// Renames: a file, an executable into a directory by dirfd, one two
 	// levels down, an exchange, a directory, and one on another mount.
@@ -131,6 +140,7 @@ func TestFileOperations(t *testing.T) {
 		{OpCreateFile, "/tmp/ftr"},
 		{OpModifyFile, "/tmp/ftr"},
 		{OpModifyFile, "/tmp/otr"},
+		{OpModifyFile, "/tmp/o2"},
 		{OpDeleteFile, "/tmp/r1"},
 		{OpCreateFile, "/tmp/r2"},
 		{OpDeleteFile, "/tmp/e1"},
@@ -186,6 +196,20 @@ func TestFileOperations(t *testing.T) {
 	for _, u := range unwanted {
 		if _, ok := find(evs, u.op, u.path); ok {
 			t.Errorf("unexpected %s %s", u.op, u.path)
+		}
+	}
+	// Each file the helper created has its create event and then only
+	// the events of the operations under test: count them.
+	for path, n := range map[string]int{"/tmp/tr": 2, "/tmp/trx": 2, "/tmp/otr": 2, "/tmp/o2": 2,
+		"/tmp/ftr": 2, "/tmp/ln": 1, "/tmp/r1": 2, "/tmp/xa": 2} {
+		got := 0
+		for _, ev := range evs {
+			if ev.Path == path {
+				got++
+			}
+		}
+		if got != n {
+			t.Errorf("%s: %d events, want %d", path, got, n)
 		}
 	}
 	for _, ev := range evs {

@@ -27,16 +27,6 @@ type sensorEventHdr struct {
 	Comm     [16]int8
 }
 
-type sensorPending struct {
-	_      structs.HostLayout
-	Upath  uint64
-	Upath2 uint64
-	Dfd    int32
-	Dfd2   int32
-	Mode   uint32
-	Op     uint32
-}
-
 type sensorScratch struct {
 	_     structs.HostLayout
 	Hdr   sensorEventHdr
@@ -87,21 +77,19 @@ type sensorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorProgramSpecs struct {
-	OnExec     *ebpf.ProgramSpec `ebpf:"on_exec"`
-	OnFork     *ebpf.ProgramSpec `ebpf:"on_fork"`
-	OnSysEnter *ebpf.ProgramSpec `ebpf:"on_sys_enter"`
-	OnSysExit  *ebpf.ProgramSpec `ebpf:"on_sys_exit"`
+	OnExec    *ebpf.ProgramSpec `ebpf:"on_exec"`
+	OnFork    *ebpf.ProgramSpec `ebpf:"on_fork"`
+	OnSysExit *ebpf.ProgramSpec `ebpf:"on_sys_exit"`
 }
 
 // sensorMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
-	Drops    *ebpf.MapSpec `ebpf:"drops"`
-	Events   *ebpf.MapSpec `ebpf:"events"`
-	Pendings *ebpf.MapSpec `ebpf:"pendings"`
-	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
-	Watched  *ebpf.MapSpec `ebpf:"watched"`
+	Drops   *ebpf.MapSpec `ebpf:"drops"`
+	Events  *ebpf.MapSpec `ebpf:"events"`
+	Scratch *ebpf.MapSpec `ebpf:"scratch"`
+	Watched *ebpf.MapSpec `ebpf:"watched"`
 }
 
 // sensorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -132,18 +120,16 @@ func (o *sensorObjects) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
-	Drops    *ebpf.Map `ebpf:"drops"`
-	Events   *ebpf.Map `ebpf:"events"`
-	Pendings *ebpf.Map `ebpf:"pendings"`
-	Scratch  *ebpf.Map `ebpf:"scratch"`
-	Watched  *ebpf.Map `ebpf:"watched"`
+	Drops   *ebpf.Map `ebpf:"drops"`
+	Events  *ebpf.Map `ebpf:"events"`
+	Scratch *ebpf.Map `ebpf:"scratch"`
+	Watched *ebpf.Map `ebpf:"watched"`
 }
 
 func (m *sensorMaps) Close() error {
 	return _SensorClose(
 		m.Drops,
 		m.Events,
-		m.Pendings,
 		m.Scratch,
 		m.Watched,
 	)
@@ -161,17 +147,15 @@ type sensorVariables struct {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorPrograms struct {
-	OnExec     *ebpf.Program `ebpf:"on_exec"`
-	OnFork     *ebpf.Program `ebpf:"on_fork"`
-	OnSysEnter *ebpf.Program `ebpf:"on_sys_enter"`
-	OnSysExit  *ebpf.Program `ebpf:"on_sys_exit"`
+	OnExec    *ebpf.Program `ebpf:"on_exec"`
+	OnFork    *ebpf.Program `ebpf:"on_fork"`
+	OnSysExit *ebpf.Program `ebpf:"on_sys_exit"`
 }
 
 func (p *sensorPrograms) Close() error {
 	return _SensorClose(
 		p.OnExec,
 		p.OnFork,
-		p.OnSysEnter,
 		p.OnSysExit,
 	)
 }

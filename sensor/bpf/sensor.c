@@ -83,10 +83,11 @@ struct scratch {
 	char upath[PATH_BUF];
 };
 
-// A syscall seen at entry, finished at exit when it succeeded.
-struct pending {
+// A followed syscall's arguments, read at its exit.
+struct call {
 	u64 upath;  // user pointer to the path argument, 0 for fchmod and ftruncate
 	u64 upath2; // rename's new path
+	u64 how;    // openat2's struct open_how
 	s32 dfd;    // the dirfd upath is relative to, or the fd itself
 	s32 dfd2;   // the dirfd upath2 is relative to
 	u32 mode;   // chmod's mode, open's flags, rename's flags
@@ -123,15 +124,6 @@ struct {
 	__type(key, u32);
 	__type(value, struct scratch);
 } scratch SEC(".maps");
-
-// LRU: an entry whose exit never came (the task died in the syscall)
-// ages out instead of filling the map.
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, u64);
-	__type(value, struct pending);
-} pendings SEC(".maps");
 
 // Force BTF for the header so bpf2go generates its Go type.
 const struct event_hdr *unused_event_hdr __attribute__((unused));
@@ -595,12 +587,12 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 #error "no syscall numbers for this architecture"
 #endif
 
-// Pending syscalls whose operation is known at exit. An open's fd names
+// Syscalls whose operation is known only at exit. An open's fd names
 // the file; a truncate's file decides modifyFile or modifyExecutable; a
 // rename is two events.
-#define OP_PENDING_OPEN 100
-#define OP_PENDING_TRUNCATE 101
-#define OP_PENDING_RENAME 102
+#define OP_CALL_OPEN 100
+#define OP_CALL_TRUNCATE 101
+#define OP_CALL_RENAME 102
 
 // open_exit reports an open that succeeded, through the new fd: the kernel
 // marks files the open created (FMODE_CREATED), so createFile and
@@ -653,7 +645,7 @@ static __always_inline bool executable(u32 mode)
 // file by path, which lookup_mode finds in the dcache; when it cannot,
 // the event is modifyFile.
 static __always_inline int truncate_exit(struct scratch *s, struct task_struct *task,
-					 struct pending *p)
+					 struct call *p)
 {
 	u32 mode = 0;
 	fill_hdr(s, task, OP_MODIFY_FILE);
@@ -702,7 +694,7 @@ static __always_inline u32 created(struct scratch *s, struct task_struct *task, 
 // nothing, when lookup_mode can tell it is one; when it cannot, the
 // rename is reported as a file's, with createFile.
 static __always_inline int rename_exit(struct scratch *s, struct task_struct *task,
-				       struct pending *p)
+				       struct call *p)
 {
 	u32 mode = created(s, task, p->dfd2, p->upath2, 0);
 	if ((mode & S_IFMT) == S_IFDIR)
@@ -717,168 +709,144 @@ static __always_inline int rename_exit(struct scratch *s, struct task_struct *ta
 	return 0;
 }
 
-// Syscalls are followed from the raw sys_enter and sys_exit tracepoints
-// (BTF-typed): one program each for every syscall of the host, which
-// returns after comparing the syscall number unless it is one of ours.
-// The per-syscall tracepoints (syscalls/sys_enter_openat, ...) would
-// build a perf record for every call first and need tracefs.
+// Syscalls are followed from the raw sys_exit tracepoint (BTF-typed): one
+// program for every syscall of the host, which returns after comparing
+// the syscall number unless it is one of ours. The per-syscall
+// tracepoints (syscalls/sys_exit_openat, ...) would build a perf record
+// for every call first and need tracefs.
 //
-// Arguments are remembered at entry (they are only in the registers then)
-// and the operation is reported at exit when it succeeded: a failed rm
-// deleted nothing, and an open's fd names the file it opened.
-SEC("tp_btf/sys_enter")
-int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
+// The operation is reported at exit, when it succeeded: a failed rm
+// deleted nothing, and an open's fd names the file it opened. The
+// arguments are still in the task's saved registers then: the kernel
+// writes only the return value back (x86's ax, arm64's x0, whose entry
+// value orig_x0 keeps), so no program at sys_enter has to remember them
+// in a map for the exit. Path strings are read from user memory at exit.
+//
+// call_args reads the arguments of syscall id into p, and returns false
+// for a syscall the sensor does not follow. It reads no memory: a host
+// process's syscall costs the compares and nothing more.
+static __always_inline bool call_args(struct pt_regs *regs, long id, struct call *p)
 {
-	struct pending p = {.dfd = AT_FDCWD, .dfd2 = AT_FDCWD};
 	switch (id) {
 	case NR_openat:
-		p.mode = SC_ARG2(regs);
-		p.op = OP_PENDING_OPEN;
+		p->mode = SC_ARG2(regs);
+		p->op = OP_CALL_OPEN;
 		break;
-	case NR_openat2: {
-		u64 flags = 0; // struct open_how's first field
-		bpf_probe_read_user(&flags, sizeof(flags), (void *)SC_ARG2(regs));
-		p.mode = flags;
-		p.op = OP_PENDING_OPEN;
+	case NR_openat2:
+		p->how = SC_ARG2(regs); // the flags are read once the cgroup is known watched
+		p->op = OP_CALL_OPEN;
 		break;
-	}
 #ifdef NR_open
 	case NR_open:
-		p.mode = SC_ARG1(regs);
-		p.op = OP_PENDING_OPEN;
+		p->mode = SC_ARG1(regs);
+		p->op = OP_CALL_OPEN;
 		break;
 	case NR_creat:
-		p.mode = O_TRUNC;
-		p.op = OP_PENDING_OPEN;
+		p->mode = O_TRUNC;
+		p->op = OP_CALL_OPEN;
 		break;
 #endif
 	case NR_truncate:
-		p.upath = SC_ARG0(regs);
-		p.op = OP_PENDING_TRUNCATE;
+		p->upath = SC_ARG0(regs);
+		p->op = OP_CALL_TRUNCATE;
 		break;
 	case NR_ftruncate:
-		p.dfd = SC_ARG0(regs); // the fd itself; upath 0 says so
-		p.op = OP_PENDING_TRUNCATE;
+		p->dfd = SC_ARG0(regs); // the fd itself; upath 0 says so
+		p->op = OP_CALL_TRUNCATE;
 		break;
 	case NR_renameat2:
-		p.mode = SC_ARG4(regs);
+		p->mode = SC_ARG4(regs);
 		// fall through
 	case NR_renameat:
-		p.dfd = SC_ARG0(regs);
-		p.upath = SC_ARG1(regs);
-		p.dfd2 = SC_ARG2(regs);
-		p.upath2 = SC_ARG3(regs);
-		p.op = OP_PENDING_RENAME;
+		p->dfd = SC_ARG0(regs);
+		p->upath = SC_ARG1(regs);
+		p->dfd2 = SC_ARG2(regs);
+		p->upath2 = SC_ARG3(regs);
+		p->op = OP_CALL_RENAME;
 		break;
 	case NR_linkat:
-		p.dfd = SC_ARG2(regs);
-		p.upath = SC_ARG3(regs);
-		p.op = OP_CREATE_FILE;
+		p->dfd = SC_ARG2(regs);
+		p->upath = SC_ARG3(regs);
+		p->op = OP_CREATE_FILE;
 		break;
 	case NR_symlinkat:
-		p.dfd = SC_ARG1(regs);
-		p.upath = SC_ARG2(regs);
-		p.op = OP_CREATE_FILE;
+		p->dfd = SC_ARG1(regs);
+		p->upath = SC_ARG2(regs);
+		p->op = OP_CREATE_FILE;
 		break;
 	case NR_unlinkat:
 		// deleteFile is about files: rmdir (AT_REMOVEDIR) is not one.
 		if (SC_ARG2(regs) & AT_REMOVEDIR)
-			return 0;
-		p.dfd = SC_ARG0(regs);
-		p.upath = SC_ARG1(regs);
-		p.op = OP_DELETE_FILE;
+			return false;
+		p->dfd = SC_ARG0(regs);
+		p->upath = SC_ARG1(regs);
+		p->op = OP_DELETE_FILE;
 		break;
 	case NR_fchmodat:
 	case NR_fchmodat2:
-		p.dfd = SC_ARG0(regs);
-		p.upath = SC_ARG1(regs);
-		p.mode = SC_ARG2(regs);
-		p.op = chmod_op(p.mode);
+		p->dfd = SC_ARG0(regs);
+		p->upath = SC_ARG1(regs);
+		p->mode = SC_ARG2(regs);
+		p->op = chmod_op(p->mode);
 		break;
 	case NR_fchmod:
-		p.dfd = SC_ARG0(regs); // the fd itself; upath 0 says so
-		p.mode = SC_ARG1(regs);
-		p.op = chmod_op(p.mode);
+		p->dfd = SC_ARG0(regs); // the fd itself; upath 0 says so
+		p->mode = SC_ARG1(regs);
+		p->op = chmod_op(p->mode);
 		break;
 #ifdef NR_unlink
 	case NR_unlink:
-		p.upath = SC_ARG0(regs);
-		p.op = OP_DELETE_FILE;
+		p->upath = SC_ARG0(regs);
+		p->op = OP_DELETE_FILE;
 		break;
 	case NR_chmod:
-		p.upath = SC_ARG0(regs);
-		p.mode = SC_ARG1(regs);
-		p.op = chmod_op(p.mode);
+		p->upath = SC_ARG0(regs);
+		p->mode = SC_ARG1(regs);
+		p->op = chmod_op(p->mode);
 		break;
 	case NR_rename:
-		p.upath = SC_ARG0(regs);
-		p.dfd2 = AT_FDCWD;
-		p.upath2 = SC_ARG1(regs);
-		p.op = OP_PENDING_RENAME;
+		p->upath = SC_ARG0(regs);
+		p->dfd2 = AT_FDCWD;
+		p->upath2 = SC_ARG1(regs);
+		p->op = OP_CALL_RENAME;
 		break;
 	case NR_link:
 	case NR_symlink:
-		p.upath = SC_ARG1(regs);
-		p.op = OP_CREATE_FILE;
+		p->upath = SC_ARG1(regs);
+		p->op = OP_CREATE_FILE;
 		break;
 #endif
 	default:
-		return 0;
+		return false;
 	}
-	if (!is_watched())
-		return 0;
-	u64 tid = bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&pendings, &tid, &p, BPF_ANY);
-	return 0;
+	return true;
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
-	// The number first: a host syscall costs a compare, not a lookup.
-	switch (SC_NR(regs)) {
-	case NR_openat:
-	case NR_openat2:
-	case NR_unlinkat:
-	case NR_fchmodat:
-	case NR_fchmodat2:
-	case NR_fchmod:
-	case NR_truncate:
-	case NR_ftruncate:
-	case NR_renameat:
-	case NR_renameat2:
-	case NR_linkat:
-	case NR_symlinkat:
-#ifdef NR_open
-	case NR_open:
-	case NR_creat:
-	case NR_unlink:
-	case NR_chmod:
-	case NR_rename:
-	case NR_link:
-	case NR_symlink:
-#endif
-		break;
-	default:
+	// The number first: a host syscall costs compares, not a lookup.
+	struct call p = {.dfd = AT_FDCWD, .dfd2 = AT_FDCWD};
+	if (!call_args(regs, SC_NR(regs), &p))
 		return 0;
+	if (ret < 0 || (p.op != OP_CALL_OPEN && ret != 0))
+		return 0;
+	if (!is_watched())
+		return 0;
+	if (p.how) {
+		u64 flags = 0; // struct open_how's first field
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)p.how);
+		p.mode = flags;
 	}
-	u64 tid = bpf_get_current_pid_tgid();
-	struct pending *pp = bpf_map_lookup_elem(&pendings, &tid);
-	if (!pp)
-		return 0;
-	struct pending p = *pp;
-	bpf_map_delete_elem(&pendings, &tid);
-	if (ret < 0 || (p.op != OP_PENDING_OPEN && ret != 0))
-		return 0;
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	struct task_struct *task = (void *)bpf_get_current_task();
-	if (p.op == OP_PENDING_OPEN)
+	if (p.op == OP_CALL_OPEN)
 		return open_exit(s, task, ret, p.mode);
-	if (p.op == OP_PENDING_TRUNCATE)
+	if (p.op == OP_CALL_TRUNCATE)
 		return truncate_exit(s, task, &p);
-	if (p.op == OP_PENDING_RENAME)
+	if (p.op == OP_CALL_RENAME)
 		return rename_exit(s, task, &p);
 	fill_hdr(s, task, p.op);
 	if (p.upath) {
