@@ -25,7 +25,8 @@
 //   - One LearnedRules per ruleset (a second is a duplicate name), and
 //     one entry per namespace, workload and container in it.
 //   - Executables are exact (glob characters are escaped when compiled);
-//     file paths are D4C path patterns. Process entries whose interactive
+//     file paths are D4C path patterns, so a writer of learned files
+//     escapes with \ the glob characters (*?[]{}\) of an exact path. Process entries whose interactive
 //     is true or absent share a selector: both allow the executable with
 //     or without a terminal.
 //   - Evidence is validated (count ≥ 1, RFC 3339 times, firstSeen not
