@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(validateCmd(), compileCmd(), evalCmd(), testCmd(), controllerCmd(), upCmd(), admissionCmd(), scannerCmd(), sensorCmd())
+	root.AddCommand(validateCmd(), compileCmd(), evalCmd(), testCmd(), controllerCmd(), upCmd(), admissionCmd(), scannerCmd(), sensorCmd(), learnCmd())
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
