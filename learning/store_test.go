@@ -328,3 +328,21 @@ func TestStoreSnapshotIsJSONOfProfilesAndIDs(t *testing.T) {
 		t.Errorf("journal after snapshot: %v size %d, want empty", err, fi.Size())
 	}
 }
+
+// BenchmarkStoreApply measures a batch of 100 observations made durable
+// (one journal append and fsync, a snapshot every storeSnapshotRecords).
+func BenchmarkStoreApply(b *testing.B) {
+	now := transportT0
+	s := transportOpenStore(b, b.TempDir(), &now)
+	paths := make([]string, 100)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("/var/lib/app/file-%d", i)
+	}
+	seq := 0
+	for b.Loop() {
+		seq++
+		if _, err := s.Apply(transportBatch("n1", "b", seq, "rs", 1, transportT0, "web-1", paths...)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
