@@ -57,8 +57,7 @@ const (
 // batch ("<crc32 hex> <json>\n": the receive time, a record number and
 // the batch), fsynced before Apply returns, so an acknowledgement means
 // the batch is on disk. Each line costs one append, however large the
-// profiles are. Every storeSnapshotRecords batches (or storeSnapshotBytes
-// of journal) the snapshot is rewritten (temporary file, fsync, rename,
+// profiles are. Every 512 batches (or 32 MiB of journal) the snapshot is rewritten (temporary file, fsync, rename,
 // fsync of the directory) and the journal truncated. Opening replays the
 // journal records newer than the snapshot; a torn last line (a crash in
 // the middle of an append, never acknowledged) is cut off, a damaged line
@@ -74,8 +73,10 @@ const (
 //
 // Idempotence: batch ids are "<node>/<boot>/<seq>". Per (node, boot) the
 // store keeps the highest seq below which every batch was applied plus the
-// applied seqs above it (at most storeMaxAbove), and per node the last
-// storeMaxBootsPerNode boots. Memory is bounded by nodes, not by batches.
+// applied seqs above it (at most 1024: a wider gap is a batch the sender
+// dropped), and per node the last 8 boots: memory is bounded by nodes,
+// not by batches. A batch of a forgotten boot would be applied again, but
+// a boot is forgotten only after eight newer runs of its node's sensor.
 type Store struct {
 	dir string
 	log *slog.Logger
