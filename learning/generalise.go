@@ -42,8 +42,9 @@ import (
 //     with a backslash, so an odd file name matches only itself.
 //   - Operations outside the D4C sets (file: createExecutable,
 //     modifyExecutable, createFile, modifyFile, deleteFile; process: exec,
-//     fork) and relative or empty paths are dropped: the loader would
-//     reject them.
+//     fork), relative or empty paths and behaviour never counted are
+//     dropped, as are sections not in GeneraliseOptions.Sections: the
+//     loader would reject them.
 
 // DefaultDirThreshold is the number of distinct children above which a
 // directory becomes dir/**: enough that a handful of config files stay
@@ -74,6 +75,10 @@ type GeneraliseOptions struct {
 	// TempDirs are where random-looking names count as temp names
 	// (DefaultTempDirs when nil).
 	TempDirs []string
+	// Sections are the sections the ruleset has (KindProcess, KindFile;
+	// nil: both). Behaviour of a section the ruleset lacks is left out:
+	// the loader rejects learned rules that would change nothing.
+	Sections []string
 }
 
 // Proposal is the learned rules of one ruleset, ready to render.
@@ -174,7 +179,14 @@ func Generalise(p *Profile, opts GeneraliseOptions) *Proposal {
 	})
 	for _, k := range keys {
 		w := p.Workloads[k]
-		wr := WorkloadRules{ID: w.ID, Process: genProcessRules(w), File: g.fileRules(w)}
+		var wr WorkloadRules
+		wr.ID = w.ID
+		if opts.Sections == nil || slices.Contains(opts.Sections, KindProcess) {
+			wr.Process = genProcessRules(w)
+		}
+		if opts.Sections == nil || slices.Contains(opts.Sections, KindFile) {
+			wr.File = g.fileRules(w)
+		}
 		if len(wr.Process)+len(wr.File) > 0 {
 			out.Workloads = append(out.Workloads, wr)
 		}
@@ -193,6 +205,9 @@ func genMerge(dst *RuleEvidence, e Evidence) {
 		if e.LastSeen.After(dst.LastSeen) {
 			dst.LastSeen = e.LastSeen
 		}
+	}
+	if dst.LastSeen.Before(dst.FirstSeen) {
+		dst.LastSeen = dst.FirstSeen // inconsistent input: keep the file valid
 	}
 	dst.Count += e.Count
 	for _, pod := range e.Pods {
@@ -214,7 +229,7 @@ func genProcessRules(w *WorkloadProfile) []ProcessRule {
 	}
 	by := map[string]*acc{}
 	for _, b := range w.Behaviour {
-		if b.Key.Kind != KindProcess || !slices.Contains(genProcessOps, b.Key.Operation) || !strings.HasPrefix(b.Key.Path, "/") {
+		if b.Key.Kind != KindProcess || !slices.Contains(genProcessOps, b.Key.Operation) || !strings.HasPrefix(b.Key.Path, "/") || b.Evidence.Count == 0 {
 			continue
 		}
 		a := by[b.Key.Path]
@@ -291,7 +306,7 @@ func (g *generaliser) fileRules(w *WorkloadProfile) []FileRule {
 	pods := genPodPatterns(w)
 	groups := map[string]*genGroup{}
 	for _, b := range w.Behaviour {
-		if b.Key.Kind != KindFile || !slices.Contains(genFileOps, b.Key.Operation) || !strings.HasPrefix(b.Key.Path, "/") {
+		if b.Key.Kind != KindFile || !slices.Contains(genFileOps, b.Key.Operation) || !strings.HasPrefix(b.Key.Path, "/") || b.Evidence.Count == 0 {
 			continue
 		}
 		raw := path.Clean(b.Key.Path)

@@ -462,6 +462,29 @@ func genRandomProfile(rng *rand.Rand, workloads, behaviours int) *Profile {
 	return p
 }
 
+func TestGeneraliseSections(t *testing.T) {
+	p := genProfile("Deployment/web", nil, genCreate("/srv/x")...)
+	w := p.Workloads["shop/Deployment/web/app"]
+	w.Behaviour = append(w.Behaviour,
+		Behaviour{Key: Key{Kind: KindProcess, Operation: "exec", Path: "/app/x"}, Evidence: Evidence{Count: 1}},
+		Behaviour{Key: Key{Kind: KindProcess, Operation: "exec", Path: "/app/never"}, Evidence: Evidence{Count: 0}})
+	for _, tc := range []struct {
+		sections    []string
+		process     int
+		file        int
+		inWorkloads int
+	}{{nil, 1, 1, 1}, {[]string{KindFile}, 0, 1, 1}, {[]string{KindProcess}, 1, 0, 1}, {[]string{}, 0, 0, 0}} {
+		prop := Generalise(p, GeneraliseOptions{Sections: tc.sections})
+		if len(prop.Workloads) != tc.inWorkloads {
+			t.Errorf("sections %v: %d workloads", tc.sections, len(prop.Workloads))
+			continue
+		}
+		if tc.inWorkloads == 1 && (len(prop.Workloads[0].Process) != tc.process || len(prop.Workloads[0].File) != tc.file) {
+			t.Errorf("sections %v: %+v", tc.sections, prop.Workloads[0])
+		}
+	}
+}
+
 func TestStable(t *testing.T) {
 	p := genProfile("Deployment/web", nil, genCreate("/a/b")...)
 	empty := &Profile{Ruleset: "x", LastNew: genT0}

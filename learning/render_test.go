@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
+	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/policy"
+	"github.com/palisade-dev/palisade/sensor/match"
 	"gopkg.in/yaml.v3"
 )
 
@@ -313,5 +318,123 @@ func TestMDCode(t *testing.T) {
 	}
 	if got, want := mdText("a*b_c <x> [l](u) `q` |"), `a\*b\_c \<x\> \[l\](u) \`+"`"+`q\`+"`"+` \|`; got != want {
 		t.Errorf("mdText = %s, want %s", got, want)
+	}
+}
+
+// renderRuleset is a learning ruleset that alerts on every exec and every
+// file write when not learning.
+const renderRuleset = `# The shop's runtime rules.
+apiVersion: palisade.dev/v1alpha1
+kind: RuntimeRuleset
+metadata:
+  name: shop_runtime
+spec:
+  mode: learning   # learning until the proposal is merged
+  process:
+    selectors:
+      - {name: execs, operation: [exec]}
+    responses:
+      - {match: [execs], actions: [alert]}
+  file:
+    selectors:
+      - {name: writes, operation: [createFile, modifyFile, deleteFile, createExecutable, modifyExecutable], targetFilePath: [/**]}
+    responses:
+      - {match: [writes], actions: [alert, block]}
+`
+
+const renderCluster = `apiVersion: palisade.dev/v1alpha1
+kind: Policy
+metadata: {name: test}
+spec:
+  clusters: [test]
+  clusterWide:
+    runtime:
+      rulesets: [shop_runtime]
+`
+
+// TestRenderedLearnedFileLoadsAndSparesItsWorkload is the proposal as
+// merged: the ruleset's mode set to audit by SetMode and the rendered
+// learned file load with the policy loader, and the native matcher
+// compiled from the bundle raises nothing for any observed behaviour of
+// the profile, in its own workload's container, while drift (a new
+// executable, a write under /etc, one workload's behaviour in another
+// workload or container) alerts.
+func TestRenderedLearnedFileLoadsAndSparesItsWorkload(t *testing.T) {
+	prof := renderProfile()
+	learned, err := RenderLearned(Generalise(prof, GeneraliseOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := SetMode([]byte(renderRuleset), "shop_runtime", "audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := policy.Load(fstest.MapFS{
+		"clusters/test.yaml":        {Data: []byte(renderCluster)},
+		"rulesets/shop.yaml":        {Data: rs},
+		"learned/shop_runtime.yaml": {Data: learned},
+	})
+	if err != nil {
+		t.Fatalf("the rendered file does not load: %v\n%s", err, learned)
+	}
+	if got := repo.Rulesets["shop_runtime"].Spec.Mode; got != "audit" {
+		t.Fatalf("mode %q, want audit", got)
+	}
+	b, err := bundles.Build(repo, "test", "rev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := match.FromBundle(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	container := func(id WorkloadID, pod string) *bundles.Container {
+		return &bundles.Container{Namespace: id.Namespace, Workload: id.Workload, ContainerName: id.Container, PodName: pod, ImageFullName: id.Image}
+	}
+	event := func(k Key) *bundles.RuntimeEvent {
+		if k.Kind == KindProcess {
+			return &bundles.RuntimeEvent{Kind: bundles.EventProcess, Operation: k.Operation, Path: k.Path, ProcessExecutable: k.Path, ProcessName: path.Base(k.Path), Interactive: k.Interactive}
+		}
+		return &bundles.RuntimeEvent{Kind: bundles.EventFile, Operation: k.Operation, Path: k.Path, ProcessExecutable: "/usr/sbin/nginx", ProcessName: "nginx"}
+	}
+	replayed := 0
+	for _, w := range prof.Workloads {
+		for _, beh := range w.Behaviour {
+			for _, pod := range beh.Evidence.Pods {
+				replayed++
+				if d := m.Match(event(beh.Key), container(w.ID, pod)); len(d.Actions) > 0 {
+					t.Errorf("%s %s %s in %s: %v, want no alert", w.ID.Workload, beh.Key.Operation, beh.Key.Path, pod, d.Actions)
+				}
+			}
+		}
+	}
+	web := WorkloadID{Namespace: "shop", Workload: "Deployment/web", Container: "app"}
+	job := WorkloadID{Namespace: "true", Workload: "CronJob/nightly", Container: "report"}
+	sidecar := web
+	sidecar.Container = "sidecar"
+	other := web
+	other.Namespace = "staging"
+	for _, tc := range []struct {
+		name string
+		id   WorkloadID
+		key  Key
+	}{
+		{"a new executable", web, Key{Kind: KindProcess, Operation: "exec", Path: "/tmp/miner"}},
+		{"a shell", web, Key{Kind: KindProcess, Operation: "exec", Path: "/bin/bash", Interactive: true}},
+		{"nginx interactively", web, Key{Kind: KindProcess, Operation: "exec", Path: "/usr/sbin/nginx", Interactive: true}},
+		{"a write under /etc", web, Key{Kind: KindFile, Operation: "modifyFile", Path: "/etc/passwd"}},
+		{"an operation not learned for the path", web, Key{Kind: KindFile, Operation: "deleteFile", Path: "/etc/nginx/nginx.conf"}},
+		{"an executable written in the cache", web, Key{Kind: KindFile, Operation: "createExecutable", Path: "/var/cache/nginx/x/y"}},
+		{"the job's executable in the web workload", web, Key{Kind: KindProcess, Operation: "exec", Path: "/app/report"}},
+		{"the web workload's executable in the job", job, Key{Kind: KindProcess, Operation: "exec", Path: "/usr/sbin/nginx"}},
+		{"another container of the workload", sidecar, Key{Kind: KindProcess, Operation: "exec", Path: "/usr/sbin/nginx"}},
+		{"the same workload name in another namespace", other, Key{Kind: KindFile, Operation: "createFile", Path: "/var/cache/nginx/a1/a1"}},
+	} {
+		if d := m.Match(event(tc.key), container(tc.id, "p-1")); !slices.Contains(d.Actions, "alert") {
+			t.Errorf("%s: %v, want an alert", tc.name, d.Actions)
+		}
+	}
+	if replayed < 30 {
+		t.Fatalf("replayed only %d behaviours", replayed)
 	}
 }
