@@ -60,7 +60,9 @@
 // to the cwd or dirfd in the kernel and cleaned lexically here: a ".."
 // after a symlink may name another directory than the kernel used, and a
 // final symlink is not followed. 32-bit (compat) syscalls on amd64 are not
-// followed.
+// followed (told apart by the task's TS_COMPAT, not misread as the 64-bit
+// call of the same number); on arm64, an AArch32 task's syscalls are not
+// told apart yet.
 //
 // truncate(2) and rename name their file by path, and the kernel offers
 // tracing programs no path lookup; the exec bit (and, for rename, whether

@@ -553,7 +553,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 
 // The syscalls the sensor follows, by number on each architecture the
 // objects are built for. 32-bit (compat) syscalls of x86 processes have
-// other numbers and are not followed.
+// other numbers and are not followed: compat_syscall tells them apart.
 #if defined(__TARGET_ARCH_x86)
 #define NR_open 2
 #define NR_creat 85
@@ -580,6 +580,13 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 #define SC_ARG2(regs) ((regs)->dx)
 #define SC_ARG3(regs) ((regs)->r10)
 #define SC_ARG4(regs) ((regs)->r8)
+// A 32-bit syscall's number is in the ia32 table: another call than ours.
+#define TS_COMPAT 0x0002
+static __always_inline bool compat_syscall(void)
+{
+	struct task_struct___x86 *t = (void *)bpf_get_current_task();
+	return BPF_CORE_READ(t, thread_info.status) & TS_COMPAT;
+}
 #elif defined(__TARGET_ARCH_arm64)
 // asm-generic numbers: no open, creat, unlink, chmod, rename, link or
 // symlink.
@@ -601,6 +608,11 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 #define SC_ARG2(regs) ((regs)->regs[2])
 #define SC_ARG3(regs) ((regs)->regs[3])
 #define SC_ARG4(regs) ((regs)->regs[4])
+// AArch32 tasks' syscalls are not told apart here (see the package doc).
+static __always_inline bool compat_syscall(void)
+{
+	return false;
+}
 #else
 #error "no syscall numbers for this architecture"
 #endif
@@ -849,7 +861,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	if (ret < 0 || (p.op != OP_CALL_OPEN && ret != 0))
 		return 0;
-	if (!is_watched())
+	if (!is_watched() || compat_syscall())
 		return 0;
 	if (p.how) {
 		u64 flags = 0; // struct open_how's first field

@@ -202,6 +202,16 @@ struct task_struct {
 };
 
 #if defined(__TARGET_ARCH_x86)
+/* thread_info.status, as a flavour of task_struct's: TS_COMPAT marks a
+ * 32-bit syscall in progress. */
+struct thread_info___x86 {
+	u32 status;
+};
+
+struct task_struct___x86 {
+	struct thread_info___x86 thread_info;
+};
+
 struct pt_regs {
 	unsigned long di;
 	unsigned long si;
