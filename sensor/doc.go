@@ -40,7 +40,7 @@
 //     they do to the two paths: deleteFile at the old path (its file is
 //     gone from there) and createFile at the new one, or createExecutable
 //     when it is a regular file with an exec bit (a moved symlink is a
-//     createFile); the create comes first in the stream. A file the
+//     createFile); the delete comes first in the stream. A file the
 //     rename replaced gets no deleteFile of its own: the create at its
 //     path says what is there now. RENAME_EXCHANGE
 //     keeps both files: a create at each path, no deleteFile. A

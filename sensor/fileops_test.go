@@ -198,6 +198,17 @@ func TestFileOperations(t *testing.T) {
 			t.Errorf("unexpected %s %s", u.op, u.path)
 		}
 	}
+	// A rename reads as it happened: the old path's delete, then the
+	// new path's create.
+	order := map[string]int{}
+	for i, ev := range evs {
+		if (ev.Op == OpDeleteFile && ev.Path == "/tmp/r1") || (ev.Op == OpCreateFile && ev.Path == "/tmp/r2") {
+			order[ev.Path] = i
+		}
+	}
+	if d, c := order["/tmp/r1"], order["/tmp/r2"]; len(order) == 2 && d > c {
+		t.Errorf("rename: createFile /tmp/r2 (event %d) before deleteFile /tmp/r1 (event %d)", c, d)
+	}
 	// Each file the helper created has its create event and then only
 	// the events of the operations under test: count them.
 	for path, n := range map[string]int{"/tmp/tr": 2, "/tmp/trx": 2, "/tmp/otr": 2, "/tmp/o2": 2,

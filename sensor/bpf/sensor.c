@@ -695,22 +695,26 @@ static __always_inline int truncate_exit(struct scratch *s, struct task_struct *
 	return 0;
 }
 
-// created reports the file a rename put at (dfd, upath): createFile, or
-// createExecutable when it has an exec bit. mode is the file's, found by
-// lookup_mode when 0.
+// emit_created emits the createFile event built in s, as
+// createExecutable when mode (the file's) has an exec bit; a directory's
+// is not emitted.
+static __always_inline void emit_created(struct scratch *s, u32 mode)
+{
+	if ((mode & S_IFMT) == S_IFDIR)
+		return;
+	if (executable(mode))
+		s->hdr.op = OP_CREATE_EXECUTABLE;
+	emit(s);
+}
+
+// created builds the createFile event of the file a rename put at (dfd,
+// upath) and returns the file's mode: mode when known, else lookup_mode's.
 static __always_inline u32 created(struct scratch *s, struct task_struct *task, s32 dfd, u64 upath,
 				   u32 mode)
 {
 	fill_hdr(s, task, OP_CREATE_FILE);
 	resolve_user_path(s, task, dfd, (const char *)upath);
-	if (!mode)
-		mode = lookup_mode(s, task);
-	if ((mode & S_IFMT) == S_IFDIR)
-		return mode;
-	if (executable(mode))
-		s->hdr.op = OP_CREATE_EXECUTABLE;
-	emit(s);
-	return mode;
+	return mode ? mode : lookup_mode(s, task);
 }
 
 // rename_exit reports a rename that succeeded as what it does to the two
@@ -726,16 +730,20 @@ static __always_inline u32 created(struct scratch *s, struct task_struct *task, 
 static __always_inline int rename_exit(struct scratch *s, struct task_struct *task,
 				       struct call *p)
 {
+	// The moved file's mode, looked up at its new path.
 	u32 mode = created(s, task, p->dfd2, p->upath2, 0);
 	if ((mode & S_IFMT) == S_IFDIR)
 		return 0;
 	if (p->mode & RENAME_EXCHANGE) {
-		created(s, task, p->dfd, p->upath, 0);
+		emit_created(s, mode);
+		emit_created(s, created(s, task, p->dfd, p->upath, 0));
 		return 0;
 	}
+	// The delete first, as it happened: the path is built again after it.
 	fill_hdr(s, task, OP_DELETE_FILE);
 	resolve_user_path(s, task, p->dfd, (const char *)p->upath);
 	emit(s);
+	emit_created(s, created(s, task, p->dfd2, p->upath2, mode));
 	return 0;
 }
 
