@@ -40,6 +40,7 @@ type controllerFlags struct {
 	signKeyFile      string
 	signAlg, signKID string
 	logLevel         string
+	learning         learningFlags
 }
 
 func controllerCmd() *cobra.Command {
@@ -59,7 +60,13 @@ Endpoints (one listener, TLS when --tls-cert-file is set):
   POST /hooks/git                 push webhook (HMAC secret; Gitea, GitHub, GitLab)
   GET  /status                    JSON status: last fetch, served revisions, last error
   GET  /metrics                   Prometheus metrics
-  GET  /healthz                   liveness`,
+  GET  /healthz                   liveness
+
+With --learning-dir (learning mode, see palisade learn):
+  POST /learning/v1/batches       sensors' observations (ServiceAccount token via TokenReview, or a static token)
+  GET  /learning/v1/status        behaviour profiles (same credentials)
+  POST /learning/v1/propose       propose a ruleset's learned rules as a pull request (--learning-token-file)
+  GET  /learning/v1/rulesets      per-ruleset learning status (--learning-token-file)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -92,6 +99,7 @@ Endpoints (one listener, TLS when --tls-cert-file is set):
 	fl.StringVar(&f.signAlg, "sign-alg", "RS256", "bundle signing algorithm (RS256, ES256, HS256, ...)")
 	fl.StringVar(&f.signKID, "sign-key-id", "palisade", "key id in bundle signatures, as consumers name the key")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.learning.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -171,10 +179,22 @@ func runController(ctx context.Context, cmd *cobra.Command, f controllerFlags) e
 	case f.git.Commit == "":
 		ref = "refs/heads/" + cmp.Or(f.git.Branch, "main")
 	}
-	rec, err := reconciler.New(reconciler.Options{
+	if f.learning.dir != "" && (f.git.Tag != "" || f.git.Commit != "") {
+		return errors.New("--learning-dir needs a followed branch: proposals are pull requests into it")
+	}
+	learn, err := newLearning(f.learning, f.git, log, reg)
+	if err != nil {
+		return err
+	}
+	ropts := reconciler.Options{
 		Source: src, Publisher: server, Ref: ref, Interval: f.interval,
 		WebhookSecret: []byte(secret), Logger: log, Registerer: reg,
-	})
+	}
+	if learn != nil {
+		defer learn.close()
+		ropts.OnPolicy = learn.service.SetPolicy
+	}
+	rec, err := reconciler.New(ropts)
 	if err != nil {
 		return err
 	}
@@ -185,6 +205,9 @@ func runController(ctx context.Context, cmd *cobra.Command, f controllerFlags) e
 	mux.Handle("/status", rec.StatusHandler())
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	if learn != nil {
+		learn.mount(mux)
+	}
 	httpServer := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second, // slowloris guard; long polls set their own write deadline
@@ -209,8 +232,15 @@ func runController(ctx context.Context, cmd *cobra.Command, f controllerFlags) e
 	fmt.Fprintf(cmd.OutOrStdout(), "palisade controller: following %s, serving %s://%s (bundles at /bundles/{cluster}.tar.gz, webhook /hooks/git, /status, /metrics)\n",
 		src.URL(), scheme, ln.Addr())
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- rec.Run(ctx) }()
+	if learn != nil {
+		go func() {
+			if err := learn.run(ctx); err != nil {
+				errc <- err
+			}
+		}()
+	}
 	go func() {
 		if err := httpServer.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err

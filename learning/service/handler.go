@@ -15,6 +15,7 @@ type Authenticator interface {
 //
 //	POST /learning/v1/propose?ruleset=NAME  propose now (palisade learn propose)
 //	GET  /learning/v1/rulesets              per-ruleset status (palisade learn status)
+//	GET  /learning/v1/profiles/{ruleset}     a ruleset's behaviour profile (evidence)
 //
 // Both need an authenticated caller: they act on the policy repository
 // and show which workloads run what.
@@ -51,6 +52,17 @@ func (s *Service) Handler(auth Authenticator) http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, s.Status())
+	})
+	mux.HandleFunc("GET /learning/v1/profiles/{ruleset}", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := s.authenticate(w, r, auth); !ok {
+			return
+		}
+		p, ok := s.opts.Store.Profile(r.PathValue("ruleset"))
+		if !ok {
+			writeError(w, http.StatusNotFound, "no profile for ruleset "+r.PathValue("ruleset"))
+			return
+		}
+		writeJSON(w, http.StatusOK, p)
 	})
 	return mux
 }

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -278,5 +279,41 @@ func TestHandlerNeedsAuthentication(t *testing.T) {
 	f.observe(t, 1, "/usr/bin/nginx", f.now.Add(-2*time.Hour))
 	if c := do("POST", "/learning/v1/propose?ruleset=shop_runtime", "s3cret"); c != http.StatusOK {
 		t.Errorf("propose: %d", c)
+	}
+}
+
+// TestProfileEndpoint: an admin reads a ruleset's evidence.
+func TestProfileEndpoint(t *testing.T) {
+	f := newFixture(t, 0)
+	tok := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tok, []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(f.svc.Handler(&learning.TokenFileAuth{Path: tok}))
+	defer srv.Close()
+	get := func(path string) (*http.Response, learning.Profile) {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var p learning.Profile
+		_ = json.NewDecoder(resp.Body).Decode(&p)
+		return resp, p
+	}
+	if resp, _ := get("/learning/v1/profiles/shop_runtime"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("no profile yet: %d", resp.StatusCode)
+	}
+	f.observe(t, 1, "/usr/bin/nginx", f.now)
+	resp, p := get("/learning/v1/profiles/shop_runtime")
+	if resp.StatusCode != http.StatusOK || len(p.Workloads) != 1 {
+		t.Fatalf("profile: %d %+v", resp.StatusCode, p)
+	}
+	for _, w := range p.Workloads {
+		if len(w.Behaviour) != 1 || w.Behaviour[0].Key.Path != "/usr/bin/nginx" || w.Behaviour[0].Evidence.Count != 3 {
+			t.Errorf("behaviour = %+v", w.Behaviour)
+		}
 	}
 }
