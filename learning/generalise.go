@@ -8,43 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
-
-// Generalisation turns a Profile into a Proposal: the D4C allow rules of
-// learned/<ruleset>.yaml, each with its evidence and a reason.
-//
-// Decisions (the issue left them open):
-//   - Each workload (namespace, workload, container) gets its own rules;
-//     nothing observed in one workload is ever merged into, or widens,
-//     another's. A workload with no usable behaviour is left out.
-//   - Executables are kept exact: a process rule names the exact path
-//     that ran, never a wildcard, for exec and fork alike. One rule per
-//     executable; interactive is false when it was only ever seen outside
-//     an interactive session, absent (allowed either way) otherwise.
-//   - File paths are generalised segment by segment; a `*` never spans a
-//     `/`. Variable parts of a segment become `*`: runs of digits
-//     delimited by non-alphanumerics (x86_64 and x86-64 excepted), tokens
-//     of 8 or more hex characters with a digit, UUIDs, the workload's pod
-//     names (only their generated suffix when the pod name is
-//     "<workload name>-<suffix>"; a suffix alone when 5 characters or
-//     longer), temp names (tmp.XXXXXX, tmpXXXXXX with a random-looking
-//     rest, *.tmp and *.temp, and inside the temp directories random
-//     looking tokens and 4+ digit tails of letters like go-build123456).
-//   - A directory with more than DirThreshold distinct children (counted
-//     after the segment rules, so /proc/1/x and /proc/2/x are one child)
-//     becomes dir/**, covering every path below it, with the union of
-//     their operations.
-//   - Roots and their ancestors are protected: no child of a protected
-//     directory becomes a wildcard and no protected directory becomes
-//     dir/**. "/" is always a root, so `/**`, `/*` and `*` alone are
-//     never produced.
-//   - Glob metacharacters in observed names (* ? [ ] { } \) are escaped
-//     with a backslash, so an odd file name matches only itself.
-//   - Operations outside the D4C sets (file: createExecutable,
-//     modifyExecutable, createFile, modifyFile, deleteFile; process: exec,
-//     fork), relative or empty paths and behaviour never counted are
-//     dropped, as are sections not in GeneraliseOptions.Sections: the
-//     loader would reject them.
 
 // DefaultDirThreshold is the number of distinct children above which a
 // directory becomes dir/**: enough that a handful of config files stay
@@ -152,9 +117,44 @@ var (
 	genProcessOps = []string{"exec", "fork"}
 )
 
-// Generalise turns a profile into proposed rules. The result depends only
-// on the profile's content (not on map or slice order): the same profile
-// always renders byte-identical files.
+// Generalise turns a profile into proposed rules, each with its merged
+// evidence and a reason. The result depends only on the profile's content
+// (not on map or slice order): the same profile always renders
+// byte-identical files.
+//
+// Decisions (the issue left them open):
+//   - Each workload (namespace, workload, container) gets its own rules;
+//     nothing observed in one workload is ever merged into, or widens,
+//     another's. A workload with no usable behaviour is left out.
+//   - Executables are kept exact: a process rule names the exact path
+//     that ran, never a wildcard, for exec and fork alike. One rule per
+//     executable; interactive is false when it was only ever seen outside
+//     an interactive session, absent (allowed either way) otherwise.
+//   - File paths are generalised segment by segment; a `*` never spans a
+//     `/`. Variable parts of a segment become `*`: runs of digits
+//     delimited by non-alphanumerics (x86_64 and x86-64 excepted), tokens
+//     of 8 or more hex characters with a digit, UUIDs, the workload's pod
+//     names (only their generated suffix when the pod name is
+//     "<workload name>-<suffix>"; a suffix alone when 5 characters or
+//     longer), temp names (tmp.XXXXXX, tmpXXXXXX with a random-looking
+//     rest, *.tmp and *.temp, and inside the temp directories random
+//     looking tokens and 4+ digit tails of letters like go-build123456).
+//   - A directory with more than DirThreshold distinct children (counted
+//     after the segment rules, so /proc/1/x and /proc/2/x are one child)
+//     becomes dir/**, covering every path below it, with the union of
+//     their operations.
+//   - Roots and their ancestors are protected: no child of a protected
+//     directory becomes a wildcard and no protected directory becomes
+//     dir/**. "/" is always a root, so `/**`, `/*` and `*` alone are
+//     never produced.
+//   - Glob metacharacters in observed names (* ? [ ] { } \) are escaped
+//     with a backslash, so an odd file name matches only itself.
+//   - Operations outside the D4C sets (file: createExecutable,
+//     modifyExecutable, createFile, modifyFile, deleteFile; process: exec,
+//     fork), relative, empty or non-UTF-8 paths (YAML cannot hold them)
+//     and behaviour never counted are
+//     dropped, as are sections not in GeneraliseOptions.Sections: the
+//     loader would reject them.
 func Generalise(p *Profile, opts GeneraliseOptions) *Proposal {
 	g := newGeneraliser(opts)
 	out := &Proposal{Ruleset: p.Ruleset}
@@ -229,7 +229,7 @@ func genProcessRules(w *WorkloadProfile) []ProcessRule {
 	}
 	by := map[string]*acc{}
 	for _, b := range w.Behaviour {
-		if b.Key.Kind != KindProcess || !slices.Contains(genProcessOps, b.Key.Operation) || !strings.HasPrefix(b.Key.Path, "/") || b.Evidence.Count == 0 {
+		if b.Key.Kind != KindProcess || !slices.Contains(genProcessOps, b.Key.Operation) || !genUsablePath(b.Key.Path) || b.Evidence.Count == 0 {
 			continue
 		}
 		a := by[b.Key.Path]
@@ -258,6 +258,12 @@ func genProcessRules(w *WorkloadProfile) []ProcessRule {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Executable < out[j].Executable })
 	return out
+}
+
+// genUsablePath: absolute and valid UTF-8 (YAML cannot hold other bytes,
+// so a rule could not name the path).
+func genUsablePath(p string) bool {
+	return strings.HasPrefix(p, "/") && utf8.ValidString(p)
 }
 
 // generaliser holds the options of one Generalise call.
@@ -306,7 +312,7 @@ func (g *generaliser) fileRules(w *WorkloadProfile) []FileRule {
 	pods := genPodPatterns(w)
 	groups := map[string]*genGroup{}
 	for _, b := range w.Behaviour {
-		if b.Key.Kind != KindFile || !slices.Contains(genFileOps, b.Key.Operation) || !strings.HasPrefix(b.Key.Path, "/") || b.Evidence.Count == 0 {
+		if b.Key.Kind != KindFile || !slices.Contains(genFileOps, b.Key.Operation) || !genUsablePath(b.Key.Path) || b.Evidence.Count == 0 {
 			continue
 		}
 		raw := path.Clean(b.Key.Path)
@@ -324,7 +330,7 @@ func (g *generaliser) fileRules(w *WorkloadProfile) []FileRule {
 		}
 		genMerge(&gr.ev, b.Evidence)
 	}
-	groups = g.collapse(groups)
+	groups, children := g.collapse(groups)
 	out := make([]FileRule, 0, len(groups))
 	for key, gr := range groups {
 		r := FileRule{Path: key, Evidence: gr.ev}
@@ -335,6 +341,10 @@ func (g *generaliser) fileRules(w *WorkloadProfile) []FileRule {
 			}
 		}
 		r.Reason = gr.reason(g.threshold)
+		if parent := "/" + strings.Join(gr.segs[:max(len(gr.segs)-1, 0)], "/"); gr.collapsed == "" && len(gr.segs) > 0 &&
+			g.protected[parent] && len(children[parent]) > g.threshold {
+			r.Reason += fmt.Sprintf(" (%s has %d distinct children but is a root or above one: kept one by one)", parent, len(children[parent]))
+		}
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
@@ -374,7 +384,7 @@ func genPlural(n int, one, many string) string {
 
 // collapse turns every unprotected directory with more than threshold
 // distinct children into dir/**, shallowest first.
-func (g *generaliser) collapse(groups map[string]*genGroup) map[string]*genGroup {
+func (g *generaliser) collapse(groups map[string]*genGroup) (map[string]*genGroup, map[string]map[string]bool) {
 	children := map[string]map[string]bool{}
 	for _, gr := range groups {
 		for i := range gr.segs {
@@ -412,7 +422,7 @@ func (g *generaliser) collapse(groups map[string]*genGroup) map[string]*genGroup
 		}
 	}
 	if len(chosen) == 0 {
-		return groups
+		return groups, children
 	}
 	out := map[string]*genGroup{}
 	for key, gr := range groups {
@@ -441,7 +451,7 @@ func (g *generaliser) collapse(groups map[string]*genGroup) map[string]*genGroup
 		}
 		genMerge(&m.ev, gr.ev.Evidence)
 	}
-	return out
+	return out, children
 }
 
 // genPod is a pod name of the workload and the part of it that the

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand"
+	"path"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gobwas/glob"
+	"gopkg.in/yaml.v3"
 )
 
 var genT0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -157,15 +159,15 @@ func TestGeneraliseFilePaths(t *testing.T) {
 		want: func() []genRule {
 			out := []genRule{{"/1234", "createFile", 1, "exact path"}, {"/etc/123", "createFile", 1, "exact path"}}
 			for _, p := range genNames("/etc", 25) {
-				out = append(out, genRule{p, "createFile", 1, "exact path"})
+				out = append(out, genRule{p, "createFile", 1, "exact path (/etc has 27 distinct children but is a root or above one: kept one by one)"})
 			}
 			out = append(out, genRule{"/etc/ssl/certs/**", "createFile", 25, "more than 20"})
 			for _, p := range genNames("/usr", 25) {
-				out = append(out, genRule{p, "createFile", 1, "exact path"})
+				out = append(out, genRule{p, "createFile", 1, "/usr has 28 distinct children but is a root or above one"})
 			}
 			out = append(out, genRule{"/usr/bin/5f3e2d1c0b9a", "createFile", 1, "exact path"})
 			for _, p := range genNames("/usr/lib", 25) {
-				out = append(out, genRule{p, "createFile", 1, "exact path"})
+				out = append(out, genRule{p, "createFile", 1, "/usr/lib has 25 distinct children"})
 			}
 			out = append(out, genRule{"/usr/local/*", "createFile", 1, "number"})
 			return out
@@ -256,12 +258,12 @@ func genCheckCovers(t *testing.T, p *Profile, prop *Proposal) {
 	}
 	for k, w := range p.Workloads {
 		for _, b := range w.Behaviour {
-			if b.Key.Kind != KindFile || !strings.HasPrefix(b.Key.Path, "/") || b.Key.Operation == "open" {
+			if b.Key.Kind != KindFile || !genUsablePath(b.Key.Path) || b.Key.Operation == "open" {
 				continue
 			}
 			covered := false
 			for _, r := range byKey[k].File {
-				if g := globs[r.Path]; g != nil && g.Match(strings.TrimSuffix(strings.ReplaceAll(b.Key.Path, "//", "/"), "/")) && strings.Contains(strings.Join(r.Operation, ","), b.Key.Operation) {
+				if g := globs[r.Path]; g != nil && g.Match(path.Clean(b.Key.Path)) && strings.Contains(strings.Join(r.Operation, ","), b.Key.Operation) {
 					covered = true
 				}
 			}
@@ -508,4 +510,40 @@ func TestStable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzGeneralise: for any set of observed paths (one per line), every
+// observed behaviour is allowed by its workload's rules, no forbidden
+// pattern appears, and the learned file reads back with the same paths.
+func FuzzGeneralise(f *testing.F) {
+	f.Add("/proc/1234/status\n/var/cache/app/3f2a9c1d0b7e/data\n/tmp/tmp.aB3dE5fG7h/x", uint8(20))
+	f.Add("/data/a*b[1].txt\n/data/what?{x}\n/etc/123\n/1234", uint8(1))
+	f.Add("/data/web-7f9c5d6b8-abcde/out.log\n/x/\"quoted\": y, [z]\n/a/#b", uint8(2))
+	f.Fuzz(func(t *testing.T, lines string, threshold uint8) {
+		var files []genFile
+		for i, l := range strings.Split(lines, "\n") {
+			if i == 50 {
+				break
+			}
+			files = append(files, genFile{genFileOps[i%len(genFileOps)], l})
+		}
+		p := genProfile("Deployment/web", nil, files...)
+		prop := Generalise(p, GeneraliseOptions{DirThreshold: int(threshold)})
+		genCheckCovers(t, p, prop)
+		out, err := RenderLearned(prop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back renderLearnedFile
+		if err := yaml.Unmarshal(out, &back); err != nil {
+			t.Fatalf("rendered file does not decode: %v\n%s", err, out)
+		}
+		for i, w := range prop.Workloads {
+			for k, r := range w.File {
+				if got := back.Spec.Workloads[i].File[k].Path; got != r.Path {
+					t.Errorf("path %q reads back as %q", r.Path, got)
+				}
+			}
+		}
+	})
 }

@@ -2,9 +2,13 @@ package learning
 
 import (
 	"errors"
+	"io"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 func TestSetMode(t *testing.T) {
@@ -173,5 +177,75 @@ func TestSetModeExampleRuleset(t *testing.T) {
 	want := strings.Replace(string(in), "  mode: learning\n", "  mode: audit\n", 1)
 	if string(got) != want || want == string(in) {
 		t.Errorf("got:\n%s", got)
+	}
+}
+
+// FuzzSetMode: whenever SetMode edits a file, the result decodes to the
+// same documents as the input with only the ruleset's spec.mode set.
+func FuzzSetMode(f *testing.F) {
+	for _, seed := range []string{
+		"kind: RuntimeRuleset\nmetadata: {name: r}\nspec:\n  mode: learning\n",
+		"kind: RuntimeRuleset\nmetadata: {name: r}\nspec: {file: {}, mode: 'learning'}\n",
+		"kind: RuntimeRuleset\nmetadata:\n  name: r\nspec:\n    # c\n    file: {}\n---\nkind: Policy\nmetadata: {name: r}\n",
+		"kind: RuntimeRuleset\r\nmetadata: {name: r}\r\nspec:\r\n  mode: \"learning\" # x\r\n",
+		"kind: RuntimeRuleset\nmetadata: {name: r, d: é}\nspec: {d: é, mode: learning}\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := SetMode([]byte(in), "r", "audit")
+		if err != nil {
+			return
+		}
+		before, err := modeDecodeAll(in)
+		if err != nil {
+			return // valid YAML that Go values cannot hold (a mapping as a key)
+		}
+		after, err := modeDecodeAll(string(out))
+		if err != nil {
+			t.Fatalf("output does not decode: %v\n%s", err, out)
+		}
+		if len(before) != len(after) {
+			t.Fatalf("%d documents became %d", len(before), len(after))
+		}
+		edited := 0
+		for i := range before {
+			b, _ := before[i].(map[string]any)
+			if b != nil && b["kind"] == "RuntimeRuleset" {
+				if md, _ := b["metadata"].(map[string]any); md != nil && md["name"] == "r" {
+					switch spec := b["spec"].(type) {
+					case map[string]any:
+						spec["mode"] = "audit"
+					case map[any]any:
+						spec["mode"] = "audit"
+					default:
+						t.Fatalf("edited a ruleset without a spec mapping")
+					}
+					edited++
+				}
+			}
+			if !reflect.DeepEqual(before[i], after[i]) {
+				t.Fatalf("document %d: got %#v, want %#v\nin:\n%s\nout:\n%s", i, after[i], before[i], in, out)
+			}
+		}
+		if edited != 1 {
+			t.Fatalf("%d rulesets named r", edited)
+		}
+	})
+}
+
+func modeDecodeAll(s string) ([]any, error) {
+	dec := yaml.NewDecoder(strings.NewReader(s))
+	var out []any
+	for {
+		var v any
+		err := dec.Decode(&v)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
 	}
 }

@@ -2,12 +2,13 @@ package learning
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/palisade-dev/palisade/policy"
 	"gopkg.in/yaml.v3"
@@ -92,7 +93,7 @@ func writeComment(b *bytes.Buffer, indent, text string) {
 		return
 	}
 	for _, line := range strings.Split(text, "\n") {
-		fmt.Fprintf(b, "%s# %s\n", indent, strings.TrimRight(line, " \t\r"))
+		fmt.Fprintf(b, "%s# %s\n", indent, printable(strings.TrimRight(line, " \t\r")))
 	}
 }
 
@@ -145,14 +146,49 @@ func yamlScalar(s string) string {
 	return yamlQuote(s)
 }
 
-// yamlQuote writes s double-quoted (a JSON string is a YAML double-quoted
-// scalar).
+// yamlQuote writes s as a YAML double-quoted scalar, escaping what YAML
+// does not allow raw (control characters, DEL, C1 controls, non-printable
+// runes). s must be valid UTF-8 (Generalise drops other paths).
 func yamlQuote(s string) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return strings.TrimSuffix(b.String(), "\n")
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == ' ' || r != utf8.RuneError && unicode.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			b.WriteString(yamlEscapeRune(r))
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func yamlEscapeRune(r rune) string {
+	switch {
+	case r < 0x100:
+		return fmt.Sprintf("\\x%02x", r)
+	case r < 0x10000:
+		return fmt.Sprintf("\\u%04x", r)
+	}
+	return fmt.Sprintf("\\U%08x", r)
+}
+
+// printable replaces the runes YAML comments and markdown cannot hold
+// raw with their escapes.
+func printable(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r == ' ' || r != utf8.RuneError && unicode.IsPrint(r) {
+			b.WriteRune(r)
+		} else {
+			b.WriteString(yamlEscapeRune(r))
+		}
+	}
+	return b.String()
 }
 
 func yamlPlainSafe(s string) bool {
@@ -492,7 +528,7 @@ func selectorText(s policy.Selector) string {
 // no line break.
 func mdCell(s string) string {
 	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
-	return strings.ReplaceAll(s, "|", `\|`)
+	return strings.ReplaceAll(printable(s), "|", `\|`)
 }
 
 // mdText is mdCell with markdown's emphasis, code, link and HTML

@@ -206,6 +206,8 @@ func TestYAMLScalar(t *testing.T) {
 		"*alias":              `"*alias"`,
 		"-x":                  `"-x"`,
 		"<b>&":                `"<b>&"`,
+		"/a\x7fb\tc\u2028":    `"/a\x7fb\x09c\u2028"`,
+		"/é\"q\\":             `"/é\"q\\"`,
 	} {
 		if got := yamlScalar(in); got != want {
 			t.Errorf("yamlScalar(%q) = %s, want %s", in, got, want)
