@@ -332,7 +332,7 @@ func (a *Agent) Handle(ev *sensor.Event) {
 		}
 		return
 	}
-	id, w := a.containerOf(ev.CgroupID)
+	id, w, unmarked := a.containerOf(ev.CgroupID)
 	if id == "" || a.attr == nil {
 		return
 	}
@@ -340,7 +340,7 @@ func (a *Agent) Handle(ev *sensor.Event) {
 	if !ok {
 		return // not a pod's container: never acted on
 	}
-	if w != nil && w.fanWant {
+	if unmarked {
 		a.retryMark(w)
 	}
 	start := time.Now()
@@ -406,28 +406,30 @@ func (a *Agent) observation(ev *sensor.Event, re *bundles.RuntimeEvent, d *bundl
 }
 
 // containerOf returns the container an event's cgroup belongs to: from
-// the watch table, else from the cgroup's path.
-func (a *Agent) containerOf(cgroupID uint64) (string, *watched) {
+// the watch table, else from the cgroup's path; unmarked says the
+// container wants a fanotify mark it could not get yet.
+func (a *Agent) containerOf(cgroupID uint64) (id string, w *watched, unmarked bool) {
 	a.mu.RLock()
 	id, ok := a.byCgroup[cgroupID]
-	w := a.containers[id]
+	w = a.containers[id]
+	unmarked = w != nil && w.fanWant && w.fanRoot == ""
 	a.mu.RUnlock()
 	if ok {
-		return id, w
+		return id, w, unmarked
 	}
 	root, err := sensor.Cgroup2Mount()
 	if err != nil {
-		return "", nil
+		return "", nil, false
 	}
 	p, err := sensor.CgroupPath(root, cgroupID)
 	if err != nil {
-		return "", nil
+		return "", nil, false
 	}
 	ref, ok := sensor.ParseCgroupPath(p)
 	if !ok {
-		return "", nil
+		return "", nil, false
 	}
-	return ref.ID, nil
+	return ref.ID, nil, false
 }
 
 // podEvent records an Event on the pod, at most one per pod and ruleset a

@@ -53,8 +53,14 @@ spec:
 
 func testRepo(t *testing.T) *policy.Repo {
 	t.Helper()
+	return repoWith(t, testRuleset)
+}
+
+// repoWith is a repository whose one ruleset, no_busybox, is ruleset.
+func repoWith(t *testing.T, ruleset string) *policy.Repo {
+	t.Helper()
 	dir := t.TempDir()
-	for name, body := range map[string]string{"clusters/test.yaml": testCluster, "rulesets/no_busybox.yaml": testRuleset} {
+	for name, body := range map[string]string{"clusters/test.yaml": testCluster, "rulesets/no_busybox.yaml": ruleset} {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
@@ -309,6 +315,75 @@ func TestFanotifyDecision(t *testing.T) {
 	}
 	if n := a.Status().BlockedBy[enforce.BackendFanotify]; n != 4 {
 		t.Errorf("fanotify denials counted %d, want 4", n)
+	}
+}
+
+// TestNarrowDriftReported: the kernel's drift prevention covers every
+// path, so a drift block on /tmp/** is reported unenforced rather than
+// widened to the whole container.
+func TestNarrowDriftReported(t *testing.T) {
+	b, err := bundles.Build(repoWith(t, `apiVersion: palisade.dev/v1alpha1
+kind: RuntimeRuleset
+metadata: {name: no_busybox}
+spec:
+  mode: enforce
+  file:
+    selectors:
+      - {name: drift, operation: [createExecutable], targetFilePath: ["/tmp/**"]}
+    responses:
+      - {match: [drift], actions: [alert, block]}
+`), "test", "rev1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := compileRules(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &fakeLSM{rules: map[uint64][]string{}}
+	a := New(Options{NodeName: "n", Features: enforce.Features{BPFLSM: true}, Containers: fakeContainers{"abc": shopFacts}, Backends: Backends{LSM: l}})
+	a.rules.Store(c)
+	startAbc(a)
+	s := a.Status()
+	if len(l.rules[42]) != 0 || len(s.Unenforced) != 1 || s.Unenforced[0].Operation != "createExecutable" {
+		t.Errorf("lsm rules %v, unenforced %+v", l.rules, s.Unenforced)
+	}
+}
+
+// TestDecisionsWhileReprogramming: fanotify decisions run on their own
+// goroutine while containers come and go and revisions change (run with
+// -race).
+func TestDecisionsWhileReprogramming(t *testing.T) {
+	c := testRules(t, policy.ModeEnforce)
+	a := New(Options{NodeName: "n", Features: enforce.Features{Fanotify: true},
+		Containers: fakeContainers{"abc": shopFacts}, Backends: Backends{Fanotify: &fakeFanotify{}},
+		ContainerRoot: func(uint64) (string, error) { return "/proc/7/root", nil }})
+	a.rules.Store(c)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			a.OnContainer(pods.ContainerEvent{Type: pods.ContainerGone, ContainerID: "abc"})
+			startAbc(a)
+			a.mu.Lock()
+			for _, w := range a.containers {
+				a.programLocked(w, c)
+			}
+			a.mu.Unlock()
+		}
+	}()
+	w := func() (uint64, bool) { return syscall.O_WRONLY, true }
+	for {
+		select {
+		case <-done:
+			if v := a.decideAccess(42, enforce.Open, "/etc/x", os.Getpid(), w); v != enforce.Deny {
+				t.Errorf("verdict after reprogramming %v, want deny", v)
+			}
+			return
+		default:
+			a.decideAccess(42, enforce.Open, "/etc/x", os.Getpid(), w)
+			a.Handle(&sensor.Event{Op: sensor.OpModifyFile, Path: "/etc/x", CgroupID: 42})
+		}
 	}
 }
 

@@ -31,8 +31,10 @@
 //   - BPF LSM when the kernel loads it: exec, createFile/modifyFile
 //     (write, which also denies creation), deleteFile, for exact paths and
 //     trailing /** prefixes; createExecutable/modifyExecutable turn on
-//     drift prevention for the container (all paths: the kernel's inode
-//     mark has no path). Other patterns go to fanotify when loaded.
+//     drift prevention for the container, which covers every path (the
+//     kernel's inode mark has no path), so only a drift rule on /**
+//     without process conditions is enforced; a narrower one is reported.
+//     Other patterns go to fanotify when loaded.
 //   - Without BPF LSM, exec of an exact path goes to the exec killer
 //     (SIGKILL after the exec, no cost to other execs); exec patterns with
 //     wildcards, createFile and modifyFile go to fanotify permission

@@ -168,6 +168,11 @@ func (a *Agent) routeRuleLocked(r blockRule) (backend, kpath, reason string) {
 	if b.LSM != nil {
 		switch r.op {
 		case enforce.OpCreateExecutable, enforce.OpModifyExecutable:
+			// The kernel's drift mark is per file, not per path: only a
+			// rule over every path is what it enforces.
+			if kp, err := enforce.KernelPath(r.pattern); err != nil || kp != "/" || !r.decisive {
+				return "", "", fmt.Sprintf("bpf-lsm drift prevention covers every path: only targetFilePath /** without conditions is enforced, not %q", r.pattern)
+			}
 			return enforce.BackendLSM, "", ""
 		case enforce.OpExec, enforce.OpCreateFile, enforce.OpModifyFile, enforce.OpDeleteFile:
 			if !r.decisive {
