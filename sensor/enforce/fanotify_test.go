@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/palisade-dev/palisade/test/runtime"
 )
 
@@ -24,11 +26,14 @@ type seen struct {
 	Access
 	pid               int
 	write, writeKnown bool
+	flags             uint64
+	flagsKnown        bool
 }
 
 func (r *recorder) decide(a Access) Verdict {
 	s := seen{Access: a, pid: a.PID()}
 	s.write, s.writeKnown = a.Write()
+	s.flags, s.flagsKnown = a.OpenFlags()
 	r.mu.Lock()
 	r.seen = append(r.seen, s)
 	r.mu.Unlock()
@@ -103,8 +108,11 @@ func TestFanotifyDeniesInContainerOnly(t *testing.T) {
 
 	if _, errOut, code := c.Exec(t, "sh", "-c", "echo x >> /etc/secret"); code == 0 {
 		t.Errorf("write to /etc/secret in the container succeeded")
-	} else if _, ok := r.find(Open, "/etc/secret", true); !ok {
+	} else if a, ok := r.find(Open, "/etc/secret", true); !ok {
 		t.Errorf("no write access for /etc/secret (%s); saw %+v", errOut, r.seen)
+	} else if !a.flagsKnown || a.flags&unix.O_CREAT == 0 || a.flags&unix.O_APPEND == 0 {
+		// The shell's >> is open(O_WRONLY|O_CREAT|O_APPEND).
+		t.Errorf("open flags of the append %#o (known %v), want O_CREAT|O_APPEND", a.flags, a.flagsKnown)
 	}
 
 	_, errOut, code = c.Exec(t, "sh", "-c", "/tmp/true")
