@@ -51,6 +51,10 @@ type Proposal struct {
 	Ruleset string
 	// Workloads are sorted by namespace, workload, container.
 	Workloads []WorkloadRules
+	// DirThreshold and Roots are the settings the rules were generalised
+	// with (Roots sorted, "/" included), for the pull request body.
+	DirThreshold int
+	Roots        []string
 }
 
 // WorkloadRules are the rules learned for one workload's container.
@@ -157,7 +161,7 @@ var (
 //     loader would reject them.
 func Generalise(p *Profile, opts GeneraliseOptions) *Proposal {
 	g := newGeneraliser(opts)
-	out := &Proposal{Ruleset: p.Ruleset}
+	out := &Proposal{Ruleset: p.Ruleset, DirThreshold: g.threshold, Roots: g.roots}
 	keys := make([]string, 0, len(p.Workloads))
 	for k, w := range p.Workloads {
 		if w != nil {
@@ -269,6 +273,7 @@ func genUsablePath(p string) bool {
 // generaliser holds the options of one Generalise call.
 type generaliser struct {
 	threshold int
+	roots     []string // sorted, "/" included
 	protected map[string]bool // roots and their ancestors
 	tempDirs  []string
 }
@@ -282,7 +287,11 @@ func newGeneraliser(opts GeneraliseOptions) *generaliser {
 	if roots == nil {
 		roots = DefaultRoots
 	}
+	g.roots = []string{"/"}
 	for _, r := range roots {
+		if r := path.Clean("/" + r); !slices.Contains(g.roots, r) {
+			g.roots = append(g.roots, r)
+		}
 		for d := path.Clean("/" + r); ; d = path.Dir(d) {
 			g.protected[d] = true
 			if d == "/" {
@@ -290,6 +299,7 @@ func newGeneraliser(opts GeneraliseOptions) *generaliser {
 			}
 		}
 	}
+	sort.Strings(g.roots)
 	if g.tempDirs == nil {
 		g.tempDirs = DefaultTempDirs
 	}

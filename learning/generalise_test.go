@@ -547,3 +547,34 @@ func FuzzGeneralise(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkGeneraliseAndRender: a profile of 4 workloads with 2500
+// behaviours each, generalised and rendered.
+func BenchmarkGeneraliseAndRender(b *testing.B) {
+	p := genRandomProfile(rand.New(rand.NewSource(7)), 4, 2500)
+	n := 0
+	for _, w := range p.Workloads {
+		n += len(w.Behaviour)
+	}
+	b.ReportMetric(float64(n), "behaviours")
+	for b.Loop() {
+		if _, err := RenderLearned(Generalise(p, GeneraliseOptions{})); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestGeneraliseRecordsItsSettings(t *testing.T) {
+	p := genProfile("Deployment/web", nil, genCreate("/srv/x")...)
+	prop := Generalise(p, GeneraliseOptions{Roots: []string{"/data/", "/data", "srv"}, DirThreshold: 7})
+	if fmt.Sprint(prop.Roots) != "[/ /data /srv]" || prop.DirThreshold != 7 {
+		t.Errorf("Roots %v, DirThreshold %d", prop.Roots, prop.DirThreshold)
+	}
+	if prop := Generalise(p, GeneraliseOptions{}); fmt.Sprint(prop.Roots) != fmt.Sprint(DefaultRoots) || prop.DirThreshold != DefaultDirThreshold {
+		t.Errorf("defaults: Roots %v, DirThreshold %d", prop.Roots, prop.DirThreshold)
+	}
+	// /srv is a root now: its child stays exact even when variable.
+	if got := Generalise(genProfile("Deployment/web", nil, genCreate("/srv/123")...), GeneraliseOptions{Roots: []string{"/srv"}}).Workloads[0].File[0].Path; got != "/srv/123" {
+		t.Errorf("child of a configured root became %s", got)
+	}
+}

@@ -358,6 +358,21 @@ func RenderBody(p *Proposal, opts BodyOptions) string {
 		b.WriteString("\n")
 	}
 
+	b.WriteString("## How the rules were generalised\n\n")
+	b.WriteString("- Executables are exact: a process rule names the path that ran, never a pattern.\n")
+	b.WriteString("- In file paths, variable parts of a name (numbers, hex and hash-like names, UUIDs, the workload's pod names, temp names) became `*`, which never matches across a `/`.\n")
+	if p.DirThreshold > 0 {
+		fmt.Fprintf(&b, "- A directory with more than %d distinct children became `dir/**` (everything below it).\n", p.DirThreshold)
+	}
+	if len(p.Roots) > 0 {
+		roots := make([]string, len(p.Roots))
+		for i, r := range p.Roots {
+			roots[i] = mdCode(r)
+		}
+		fmt.Fprintf(&b, "- Never at or above %s: their children stay listed one by one.\n", strings.Join(roots, ", "))
+	}
+	b.WriteString("- Each rule's reason is the comment above it in the file and the last column above.\n\n")
+
 	b.WriteString("## What will now alert\n\n")
 	bodyAlerts(&b, p, opts)
 
