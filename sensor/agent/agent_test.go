@@ -51,13 +51,13 @@ spec:
     runtime: {rulesets: [no_busybox]}
 `
 
-func testRepo(t *testing.T) *policy.Repo {
+func testRepo(t testing.TB) *policy.Repo {
 	t.Helper()
 	return repoWith(t, testRuleset)
 }
 
 // repoWith is a repository whose one ruleset, no_busybox, is ruleset.
-func repoWith(t *testing.T, ruleset string) *policy.Repo {
+func repoWith(t testing.TB, ruleset string) *policy.Repo {
 	t.Helper()
 	dir := t.TempDir()
 	for name, body := range map[string]string{"clusters/test.yaml": testCluster, "rulesets/no_busybox.yaml": ruleset} {
@@ -76,7 +76,7 @@ func repoWith(t *testing.T, ruleset string) *policy.Repo {
 	return repo
 }
 
-func testRules(t *testing.T, mode string) *compiled {
+func testRules(t testing.TB, mode string) *compiled {
 	t.Helper()
 	repo := testRepo(t)
 	r := repo.Rulesets["no_busybox"]
