@@ -43,10 +43,12 @@ func sensorCmd() *cobra.Command {
 informer on spec.nodeName), decide on each file and process event with the
 RuntimeRulesets of the bundle the client fetches (--bundle-url), and act:
 log → the event stream (the log, at info), alert → the alert stream
-(--alerts-file, JSON lines) and a rate-limited Event on the pod, block → the
-kernel backend this node has for the operation; a block the node cannot
-enforce is reported on /status, never ignored. Learning rulesets write
-observations (--observations-file). Needs CAP_BPF, CAP_PERFMON and
+(--alerts-file, JSON lines) and a rate-limited Event on the pod, block → BPF
+LSM where the kernel allows it, else fanotify permission events (writes,
+exec patterns) and the exec killer (exact exec paths); a block the node
+cannot enforce is reported on /status, never ignored. Learning rulesets
+write observations (--observations-file). The pipeline is package
+sensor/agent. Needs CAP_BPF, CAP_PERFMON and
 CAP_SYS_ADMIN, the host pid namespace and the host's cgroup v2 mount.
 
   GET  /status    features, backends per operation, counts, unenforced blocks
