@@ -146,10 +146,15 @@ func yamlScalar(s string) string {
 	return yamlQuote(s)
 }
 
-// yamlQuote writes s as a YAML double-quoted scalar, escaping what YAML
-// does not allow raw (control characters, DEL, C1 controls, non-printable
-// runes). s must be valid UTF-8 (Generalise drops other paths).
+// yamlQuote quotes s: single-quoted when every rune is printable (a
+// backslash stays a backslash, easier to review in a glob), else
+// double-quoted with what YAML does not allow raw (control characters,
+// DEL, C1 controls, non-printable runes) escaped. s must be valid UTF-8
+// (Generalise drops other paths).
 func yamlQuote(s string) string {
+	if printable(s) == s {
+		return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+	}
 	var b strings.Builder
 	b.WriteByte('"')
 	for _, r := range s {

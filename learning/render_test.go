@@ -2,7 +2,9 @@ package learning
 
 import (
 	"bytes"
+	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -41,6 +43,7 @@ func renderProfile() *Profile {
 		{Key: Key{Kind: KindFile, Operation: "modifyFile", Path: "/var/log/nginx/" + pb + ".log"}, Evidence: ev(900, 5, 1380, pb)},
 		{Key: Key{Kind: KindFile, Operation: "modifyFile", Path: "/etc/nginx/nginx.conf"}, Evidence: ev(1, 0, 0, pa)},
 		{Key: Key{Kind: KindFile, Operation: "deleteFile", Path: "/run/nginx|pid"}, Evidence: ev(3, 0, 900, pa, pb)},
+		{Key: Key{Kind: KindFile, Operation: "modifyFile", Path: "/var/lib/app/state{a}.json"}, Evidence: ev(7, 0, 900, pb)},
 	}}
 	for i, name := range []string{"a1", "b2", "c3", "d4", "e5", "f6", "g7", "h8", "i9", "ja", "kb", "lc", "md", "ne", "of", "pg", "qh", "ri", "sj", "tk", "ul", "vm"} {
 		w.Behaviour = append(w.Behaviour, Behaviour{
@@ -192,22 +195,23 @@ func TestRenderLearnedEmptyAndInvalid(t *testing.T) {
 func TestYAMLScalar(t *testing.T) {
 	for in, want := range map[string]string{
 		"/var/cache/nginx/**": "/var/cache/nginx/**",
-		`/data/a\*b`:          `"/data/a\\*b"`,
+		`/data/a\*b`:          `'/data/a\*b'`,
 		"shop":                "shop",
-		"true":                `"true"`,
-		"No":                  `"No"`,
-		"123":                 `"123"`,
-		"1e3":                 `"1e3"`,
-		"2026-12-01":          `"2026-12-01"`,
+		"true":                `'true'`,
+		"No":                  `'No'`,
+		"123":                 `'123'`,
+		"1e3":                 `'1e3'`,
+		"2026-12-01":          `'2026-12-01'`,
 		"web-7f9c-abcde":      "web-7f9c-abcde",
-		"registry:5000/x":     `"registry:5000/x"`,
-		"a, b":                `"a, b"`,
-		"":                    `""`,
-		"*alias":              `"*alias"`,
-		"-x":                  `"-x"`,
-		"<b>&":                `"<b>&"`,
+		"registry:5000/x":     `'registry:5000/x'`,
+		"a, b":                `'a, b'`,
+		"":                    `''`,
+		"*alias":              `'*alias'`,
+		"-x":                  `'-x'`,
+		"<b>&":                `'<b>&'`,
+		"/it's":               `'/it''s'`,
 		"/a\x7fb\tc\u2028":    `"/a\x7fb\x09c\u2028"`,
-		"/é\"q\\":             `"/é\"q\\"`,
+		"/é\"q\\\x01":         `"/é\"q\\\x01"`,
 	} {
 		if got := yamlScalar(in); got != want {
 			t.Errorf("yamlScalar(%q) = %s, want %s", in, got, want)
@@ -234,9 +238,9 @@ func TestRenderBody(t *testing.T) {
 	body := RenderBody(prop, BodyOptions{RulesetFile: "rulesets/shop.yaml", LearnedFile: "policies/learned/shop_runtime.yaml", Ruleset: rs, Why: "no new behaviour for 24h"})
 	for _, want := range []string{
 		"## Summary",
-		"ruleset `shop_runtime` from 2526 observed events between 2026-12-01T10:00:00Z and 2026-12-03T10:00:00Z",
+		"ruleset `shop_runtime` from 2533 observed events between 2026-12-01T10:00:00Z and 2026-12-03T10:00:00Z",
 		"Proposed now because: no new behaviour for 24h.",
-		"adds `policies/learned/shop_runtime.yaml`: 3 process and 5 file rules for 2 workloads",
+		"adds `policies/learned/shop_runtime.yaml`: 3 process and 6 file rules for 2 workloads",
 		"changes the ruleset's `spec.mode` in `rulesets/shop.yaml` from `learning` to `audit`",
 		"**Enforcement begins only after a second, human change** that sets `mode: enforce`",
 		"widens nothing for any other workload",
@@ -292,7 +296,7 @@ func TestRenderBodyWithoutRulesetAndTruncated(t *testing.T) {
 		"from `learning` to `enforce`",
 		"blocks behaviour outside the rules",
 		"Every event that a response of `shop_runtime` matches and that no learned rule of its workload covers will alert, and be blocked",
-		"4 more rules of this workload are in `learned/shop_runtime.yaml`.",
+		"5 more rules of this workload are in `learned/shop_runtime.yaml`.",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("body lacks %q", want)
@@ -301,7 +305,7 @@ func TestRenderBodyWithoutRulesetAndTruncated(t *testing.T) {
 	if strings.Contains(body, "Enforcement begins only after") {
 		t.Error("an enforce proposal claims a second change is needed")
 	}
-	if got := Title(prop); got != "Palisade learning: 8 learned rules for shop_runtime (2 workloads)" {
+	if got := Title(prop); got != "Palisade learning: 9 learned rules for shop_runtime (2 workloads)" {
 		t.Errorf("Title = %q", got)
 	}
 	if got := Title(&Proposal{Ruleset: "r", Workloads: []WorkloadRules{{Process: []ProcessRule{{}}}}}); got != "Palisade learning: 1 learned rule for r (1 workload)" {
@@ -393,6 +397,23 @@ func TestRenderedLearnedFileLoadsAndSparesItsWorkload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	engine, err := bundles.NewEngine(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// decide is the native matcher's decision, checked against Rego's.
+	decide := func(ev *bundles.RuntimeEvent, c *bundles.Container) []string {
+		t.Helper()
+		native := m.Match(ev, c)
+		rd, err := engine.Runtime(context.Background(), ev, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(native.Actions) != fmt.Sprint(rd.Actions) {
+			t.Errorf("%s %s: native %v, Rego %v", ev.Operation, ev.Path, native.Actions, rd.Actions)
+		}
+		return native.Actions
+	}
 	container := func(id WorkloadID, pod string) *bundles.Container {
 		return &bundles.Container{Namespace: id.Namespace, Workload: id.Workload, ContainerName: id.Container, PodName: pod, ImageFullName: id.Image}
 	}
@@ -407,8 +428,8 @@ func TestRenderedLearnedFileLoadsAndSparesItsWorkload(t *testing.T) {
 		for _, beh := range w.Behaviour {
 			for _, pod := range beh.Evidence.Pods {
 				replayed++
-				if d := m.Match(event(beh.Key), container(w.ID, pod)); len(d.Actions) > 0 {
-					t.Errorf("%s %s %s in %s: %v, want no alert", w.ID.Workload, beh.Key.Operation, beh.Key.Path, pod, d.Actions)
+				if a := decide(event(beh.Key), container(w.ID, pod)); len(a) > 0 {
+					t.Errorf("%s %s %s in %s: %v, want no alert", w.ID.Workload, beh.Key.Operation, beh.Key.Path, pod, a)
 				}
 			}
 		}
@@ -433,10 +454,11 @@ func TestRenderedLearnedFileLoadsAndSparesItsWorkload(t *testing.T) {
 		{"the job's executable in the web workload", web, Key{Kind: KindProcess, Operation: "exec", Path: "/app/report"}},
 		{"the web workload's executable in the job", job, Key{Kind: KindProcess, Operation: "exec", Path: "/usr/sbin/nginx"}},
 		{"another container of the workload", sidecar, Key{Kind: KindProcess, Operation: "exec", Path: "/usr/sbin/nginx"}},
+		{"a name the escaped braces would match as a glob", web, Key{Kind: KindFile, Operation: "modifyFile", Path: "/var/lib/app/statea.json"}},
 		{"the same workload name in another namespace", other, Key{Kind: KindFile, Operation: "createFile", Path: "/var/cache/nginx/a1/a1"}},
 	} {
-		if d := m.Match(event(tc.key), container(tc.id, "p-1")); !slices.Contains(d.Actions, "alert") {
-			t.Errorf("%s: %v, want an alert", tc.name, d.Actions)
+		if a := decide(event(tc.key), container(tc.id, "p-1")); !slices.Contains(a, "alert") {
+			t.Errorf("%s: %v, want an alert", tc.name, a)
 		}
 	}
 	if replayed < 30 {
