@@ -273,7 +273,7 @@ func genUsablePath(p string) bool {
 // generaliser holds the options of one Generalise call.
 type generaliser struct {
 	threshold int
-	roots     []string // sorted, "/" included
+	roots     []string        // sorted, "/" included
 	protected map[string]bool // roots and their ancestors
 	tempDirs  []string
 }
