@@ -156,9 +156,8 @@ var (
 //   - Operations outside the D4C sets (file: createExecutable,
 //     modifyExecutable, createFile, modifyFile, deleteFile; process: exec,
 //     fork), relative, empty or non-UTF-8 paths (YAML cannot hold them)
-//     and behaviour never counted are
-//     dropped, as are sections not in GeneraliseOptions.Sections: the
-//     loader would reject them.
+//     and behaviour never counted are dropped, as are sections not in
+//     GeneraliseOptions.Sections: the loader would reject them.
 func Generalise(p *Profile, opts GeneraliseOptions) *Proposal {
 	g := newGeneraliser(opts)
 	out := &Proposal{Ruleset: p.Ruleset, DirThreshold: g.threshold, Roots: g.roots}

@@ -464,4 +464,16 @@ func TestRenderedLearnedFileLoadsAndSparesItsWorkload(t *testing.T) {
 	if replayed < 30 {
 		t.Fatalf("replayed only %d behaviours", replayed)
 	}
+	// A proposal with nothing learned loads too.
+	empty, err := RenderLearned(&Proposal{Ruleset: "shop_runtime"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policy.Load(fstest.MapFS{
+		"clusters/test.yaml":        {Data: []byte(renderCluster)},
+		"rulesets/shop.yaml":        {Data: rs},
+		"learned/shop_runtime.yaml": {Data: empty},
+	}); err != nil {
+		t.Errorf("an empty learned file does not load: %v", err)
+	}
 }
