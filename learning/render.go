@@ -273,10 +273,7 @@ func RenderBody(p *Proposal, opts BodyOptions) string {
 	if opts.MaxRows <= 0 {
 		opts.MaxRows = DefaultBodyRows
 	}
-	learned := opts.LearnedFile
-	if learned == "" {
-		learned = LearnedPath(p.Ruleset)
-	}
+	learned := learnedFileName(opts, p)
 	var b strings.Builder
 	nProc, nFile := 0, 0
 	var ev Evidence
@@ -389,6 +386,14 @@ func RenderBody(p *Proposal, opts BodyOptions) string {
 	return b.String()
 }
 
+// learnedFileName is the learned file's path in the repository.
+func learnedFileName(opts BodyOptions, p *Proposal) string {
+	if opts.LearnedFile != "" {
+		return opts.LearnedFile
+	}
+	return LearnedPath(p.Ruleset)
+}
+
 func bodyMerge(a, e Evidence) Evidence {
 	var r RuleEvidence
 	r.Evidence = a
@@ -470,14 +475,25 @@ func bodyAlerts(b *strings.Builder, p *Proposal, opts BodyOptions) {
 				}
 				fmt.Fprintf(b, " %s (%s)", mdCode(m), mdText(selectorText(selectors[m])))
 			}
-			if len(r.Exclude) > 0 {
+			// Selectors compiled from a learned file already merged are
+			// this file's predecessors: named as such, not listed.
+			var own []string
+			for _, m := range r.Exclude {
+				if !strings.HasPrefix(m, policy.LearnedPrefix) {
+					own = append(own, m)
+				}
+			}
+			if len(own) > 0 {
 				b.WriteString(", except")
-				for j, m := range r.Exclude {
+				for j, m := range own {
 					if j > 0 {
 						b.WriteString(" or")
 					}
 					fmt.Fprintf(b, " %s (%s)", mdCode(m), mdText(selectorText(selectors[m])))
 				}
+			}
+			if len(own) < len(r.Exclude) {
+				fmt.Fprintf(b, " (the rules of the current %s, which this change replaces, are excluded today)", mdCode(learnedFileName(opts, p)))
 			}
 			b.WriteString(".\n")
 		}

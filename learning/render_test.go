@@ -231,8 +231,9 @@ func TestRenderBody(t *testing.T) {
 			Selectors: []policy.Selector{
 				{Name: "shop", Operation: []string{"exec"}, KubernetesNamespace: []string{"shop", "true"}},
 				{Name: "own", ProcessExecutable: []string{"/app/own|pipe"}},
+				{Name: "learned.0.process.0", ProcessExecutable: []string{"/old"}, KubernetesNamespace: []string{"shop"}},
 			},
-			Responses: []policy.Response{{Match: []string{"shop"}, Exclude: []string{"own"}, Actions: []string{"alert", "block"}}},
+			Responses: []policy.Response{{Match: []string{"shop"}, Exclude: []string{"own", "learned.0.process.0"}, Actions: []string{"alert", "block"}}},
 		},
 	}}
 	body := RenderBody(prop, BodyOptions{RulesetFile: "rulesets/shop.yaml", LearnedFile: "policies/learned/shop_runtime.yaml", Ruleset: rs, Why: "no new behaviour for 24h"})
@@ -258,7 +259,7 @@ func TestRenderBody(t *testing.T) {
 		"- Never at or above `/`, `/bin`, `/etc`, `/lib`, `/sbin`, `/usr/bin`, `/usr/lib`, `/usr/sbin`: their children stay listed one by one.",
 		"## What will now alert",
 		"### process\n\nThese responses now alert on every event they match",
-		"1. actions alert, block, on events matching `shop` (operation: exec; kubernetesNamespace: shop, true), except `own` (processExecutable: /app/own\\|pipe).",
+		"1. actions alert, block, on events matching `shop` (operation: exec; kubernetesNamespace: shop, true), except `own` (processExecutable: /app/own\\|pipe) (the rules of the current `policies/learned/shop_runtime.yaml`, which this change replaces, are excluded today).",
 		"- `Deployment/web` in `shop`, container `app`: any executable other than `/bin/sh`, `/usr/sbin/nginx`",
 		"- every other workload: everything these responses match, as before",
 		"### file\n\nThe ruleset has no file responses: nothing in this section alerts",
