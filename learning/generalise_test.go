@@ -578,3 +578,29 @@ func TestGeneraliseRecordsItsSettings(t *testing.T) {
 		t.Errorf("child of a configured root became %s", got)
 	}
 }
+
+func ExampleGeneralise() {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	id := WorkloadID{Namespace: "shop", Workload: "Deployment/web", Container: "app", Image: "registry.example/shop/web"}
+	seen := func(kind, op, p string, interactive bool) Behaviour {
+		return Behaviour{Key: Key{Kind: kind, Operation: op, Path: p, Interactive: interactive},
+			Evidence: Evidence{Count: 10, FirstSeen: t0, LastSeen: t0.Add(time.Hour), Pods: []string{"web-7f9c5d6b8-abcde"}}}
+	}
+	w := &WorkloadProfile{ID: id, Behaviour: []Behaviour{
+		seen(KindProcess, "exec", "/usr/sbin/nginx", false),
+		seen(KindFile, "createFile", "/var/log/nginx/web-7f9c5d6b8-abcde.log", false),
+		seen(KindFile, "modifyFile", "/proc/1234/oom_score_adj", false),
+		seen(KindFile, "modifyFile", "/proc/987/oom_score_adj", false),
+	}}
+	prop := Generalise(&Profile{Ruleset: "shop_runtime", Workloads: map[string]*WorkloadProfile{WorkloadKey(id): w}}, GeneraliseOptions{})
+	for _, r := range prop.Workloads[0].Process {
+		fmt.Printf("%s  (%s)\n", r.Executable, r.Reason)
+	}
+	for _, r := range prop.Workloads[0].File {
+		fmt.Printf("%s %v  (%s)\n", r.Path, r.Operation, r.Reason)
+	}
+	// Output:
+	// /usr/sbin/nginx  (exact executable, only seen outside interactive sessions)
+	// /proc/*/oom_score_adj [modifyFile]  (2 paths differ only in number parts)
+	// /var/log/nginx/web-*.log [createFile]  (1 path with a variable pod name part made *)
+}

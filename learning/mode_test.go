@@ -2,6 +2,7 @@ package learning
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"reflect"
@@ -248,4 +249,28 @@ func modeDecodeAll(s string) ([]any, error) {
 		}
 		out = append(out, v)
 	}
+}
+
+func ExampleSetMode() {
+	in := `apiVersion: palisade.dev/v1alpha1
+kind: RuntimeRuleset
+metadata:
+  name: shop_runtime
+spec:
+  mode: learning   # until the learned rules are merged
+  process: {}
+`
+	out, err := SetMode([]byte(in), "shop_runtime", "audit")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Print(string(out))
+	// Output:
+	// apiVersion: palisade.dev/v1alpha1
+	// kind: RuntimeRuleset
+	// metadata:
+	//   name: shop_runtime
+	// spec:
+	//   mode: audit   # until the learned rules are merged
+	//   process: {}
 }
