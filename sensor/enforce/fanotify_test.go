@@ -122,6 +122,13 @@ func TestFanotifyDeniesInContainerOnly(t *testing.T) {
 	if _, errOut, code := c.Exec(t, "sh", "-c", "/bin/true && cat /etc/passwd >/dev/null"); code != 0 {
 		t.Errorf("unrelated exec and open: exit %d: %s", code, errOut)
 	}
+	// An allowed exec's open of the program raises FAN_OPEN_PERM too: it
+	// reads as a known read, not as a write of the program.
+	if a, ok := r.find(Open, "/bin/busybox", false); !ok || !a.flagsKnown {
+		t.Errorf("the exec's open of /bin/busybox: %+v (found %v), want a known read", a, ok)
+	} else if _, w := r.find(Open, "/bin/busybox", true); w {
+		t.Errorf("the exec's open of /bin/busybox was taken as a write")
+	}
 	st := f.Stats()
 	if st.Denied < 3 || st.TimedOut != 0 {
 		t.Errorf("stats = %+v; want >= 3 denied, no timeouts", st)

@@ -67,7 +67,10 @@ func openWrites(proc string) (write, known bool) {
 // openFlags reads the flags of the open a thread is blocked in from
 // /proc/<tid>/syscall ("nr arg0 arg1 ... sp pc", in hex). The thread
 // waits in the kernel for our answer, so the arguments are still those of
-// the open being decided. creat reads as O_CREAT|O_WRONLY|O_TRUNC.
+// the open being decided. creat reads as O_CREAT|O_WRONLY|O_TRUNC, and
+// execve/execveat (whose open of the program raises FAN_OPEN_PERM too)
+// as O_RDONLY: without that, every exec in a container with file blocks
+// would be asked as a write of its program.
 func openFlags(proc string) (flags uint64, known bool) {
 	b, err := os.ReadFile(proc + "/syscall")
 	if err != nil {
@@ -85,8 +88,11 @@ func openFlags(proc string) (flags uint64, known bool) {
 	if !ok {
 		return 0, false
 	}
-	if arg < 0 { // creat
+	switch arg {
+	case -1: // creat
 		return syscall.O_CREAT | syscall.O_WRONLY | syscall.O_TRUNC, true
+	case -2: // an exec's open of the program (or its interpreter): a read
+		return syscall.O_RDONLY, true
 	}
 	flags, err = strconv.ParseUint(strings.TrimPrefix(fields[1+arg], "0x"), 16, 64)
 	if err != nil {
