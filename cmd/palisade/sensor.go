@@ -32,6 +32,7 @@ type sensorFlags struct {
 	listen, alertsFile     string
 	observationsFile       string
 	logLevel               string
+	learning               sensorLearningFlags
 }
 
 func sensorCmd() *cobra.Command {
@@ -71,6 +72,7 @@ CAP_SYS_ADMIN, the host pid namespace and the host's cgroup v2 mount.
 	fl.StringVar(&f.listen, "listen", ":8080", "address of /status, /metrics, /healthz and /readyz (plain HTTP)")
 	fl.StringVar(&f.alertsFile, "alerts-file", "", "file the alert stream is appended to, JSON lines (default: stdout)")
 	fl.StringVar(&f.observationsFile, "observations-file", "", "file learning-mode observations are appended to, JSON lines (default: stdout)")
+	f.learning.register(fl)
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	_ = cmd.MarkFlagRequired("bundle-url")
 	return cmd
@@ -120,11 +122,19 @@ func runSensor(ctx context.Context, stdout io.Writer, f sensorFlags) (err error)
 	done := make(chan struct{})
 	defer func() { err = errors.Join(err, probe.Close()); <-done }()
 
+	observer := agent.Observers{agent.JSONLines(observations, func(err error) { log.Error("write observation", "error", err) })}
+	learn, err := newLearningSender(f.learning, f.nodeName, log, reg)
+	if err != nil {
+		return err
+	}
+	if learn != nil {
+		observer = append(observer, learn.observer())
+	}
 	attr := pods.New(pods.Options{Client: kube, NodeName: f.nodeName, ClusterID: f.clusterID, ClusterName: f.clusterName, Logger: log, Registerer: reg})
 	ag := agent.New(agent.Options{
 		NodeName: f.nodeName, Features: enforce.Probe(), Logger: log, Registerer: reg,
 		Alerts: alerts, Kube: kube, Watcher: probe, Containers: attr,
-		Observer: agent.JSONLines(observations, func(err error) { log.Error("write observation", "error", err) }),
+		Observer: observer,
 	})
 	defer func() { err = errors.Join(err, ag.Close()) }()
 	if err := ag.LoadBackends(); err != nil {
@@ -167,11 +177,24 @@ func runSensor(ctx context.Context, stdout io.Writer, f sensorFlags) (err error)
 	go func() { errc <- attr.Run(runCtx) }()
 	go serve(errc, srv, ln)
 	go func() { defer close(done); ag.Consume(probe.Events()) }()
+	// The learning sender ends with a last flush and send once runCtx
+	// ends: waited for, so a clean restart loses no observation.
+	learnDone := make(chan struct{})
+	go func() {
+		defer close(learnDone)
+		if learn == nil {
+			return
+		}
+		if err := learn.run(runCtx); err != nil {
+			log.Error("learning observations not delivered", "error", err)
+		}
+	}()
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
 	cancel()
+	<-learnDone
 	shutdownCtx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
 	return errors.Join(err, srv.Shutdown(shutdownCtx))

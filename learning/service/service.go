@@ -145,7 +145,17 @@ func (s *Service) proposeWhy(ctx context.Context, ruleset, why string) (*Outcome
 	if !ok || len(prof.Workloads) == 0 {
 		return nil, fmt.Errorf("ruleset %q: %w", ruleset, ErrNothingLearned)
 	}
-	prop := learning.Generalise(prof, s.opts.Generalise)
+	// Learned rules only for the sections the ruleset has: the policy
+	// refuses learned rules for a section it lacks.
+	gopts := s.opts.Generalise
+	gopts.Sections = []string{}
+	if info.spec.Spec.Process != nil {
+		gopts.Sections = append(gopts.Sections, learning.KindProcess)
+	}
+	if info.spec.Spec.File != nil {
+		gopts.Sections = append(gopts.Sections, learning.KindFile)
+	}
+	prop := learning.Generalise(prof, gopts)
 	learned, err := learning.RenderLearned(prop)
 	if err != nil {
 		return nil, fmt.Errorf("ruleset %q: render learned rules: %w", ruleset, err)

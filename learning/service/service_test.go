@@ -147,6 +147,16 @@ func TestProposeWritesLearnedRulesAndNextMode(t *testing.T) {
 		t.Fatalf("unknown ruleset: err = %v, want ErrUnknownRuleset", err)
 	}
 	f.observe(t, 1, "/usr/bin/nginx", f.now.Add(-2*time.Hour))
+	// A file behaviour too, which the ruleset (process rules only) has
+	// no section for: it is not proposed, or the policy would refuse it.
+	if _, err := f.store.Apply(&learning.Batch{ID: "node-1/boot-1/9", Node: "node-1", Sent: f.now, Observations: []learning.Observed{{
+		Ruleset:  "shop_runtime",
+		Workload: learning.WorkloadID{Namespace: "shop", Workload: "Deployment/web", Container: "app"},
+		Key:      learning.Key{Kind: learning.KindFile, Operation: "createFile", Path: "/var/cache/x"},
+		Evidence: learning.Evidence{Count: 1, FirstSeen: f.now, LastSeen: f.now},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
 	out, err := f.svc.Propose(ctx, "shop_runtime")
 	if err != nil {
 		t.Fatal(err)
@@ -165,6 +175,9 @@ func TestProposeWritesLearnedRulesAndNextMode(t *testing.T) {
 	want := strings.Replace(shopRuleset, "mode: learning", "mode: audit", 1)
 	if got := string(files["policy/rulesets/shop.yaml"]); got != want {
 		t.Fatalf("ruleset file:\n%s\nwant only the mode changed:\n%s", got, want)
+	}
+	if strings.Contains(learned, "/var/cache/x") {
+		t.Errorf("learned file proposes file rules for a ruleset without a file section:\n%s", learned)
 	}
 	if len(files) != 2 {
 		t.Errorf("change writes %d files, want the learned file and the ruleset", len(files))
@@ -191,7 +204,7 @@ func TestProposeWritesLearnedRulesAndNextMode(t *testing.T) {
 		t.Errorf("proposed mode %q", repo.Rulesets["shop_runtime"].Spec.Mode)
 	}
 	st := f.svc.Status()
-	if len(st) != 2 || st[1].Ruleset != "shop_runtime" || st[1].Workloads != 1 || st[1].Behaviours != 1 ||
+	if len(st) != 2 || st[1].Ruleset != "shop_runtime" || st[1].Workloads != 1 || st[1].Behaviours != 2 ||
 		st[1].Proposal == nil || st[1].Proposal.URL != out.URL || st[1].Stable {
 		t.Fatalf("status = %+v", st)
 	}
