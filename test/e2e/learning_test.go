@@ -206,6 +206,13 @@ func TestLearningEndToEnd(t *testing.T) {
 		}
 	}
 
+	// palisade learn status names the mode, the profile and the PR.
+	status := learn(t, ctrl.URL, adminToken, "status")
+	t.Logf("learn status:\n%s", status)
+	if !strings.Contains(status, "shop_runtime") || !strings.Contains(status, "learning") || !strings.Contains(status, first.URL) {
+		t.Errorf("learn status lacks the ruleset, its mode or its pull request:\n%s", status)
+	}
+
 	// Proposing twice updates the same pull request.
 	if _, stderr, code := ctr.Exec(t, "/app/busybox", "sh", "-c", "echo 1 > /var/cache/app/extra.idx"); code != 0 {
 		t.Fatalf("extra behaviour: %s", stderr)
@@ -264,6 +271,9 @@ func TestLearningEndToEnd(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, "drift alerts", func() bool { return driftAlerts(sens.alertsSince(t, mark)) == 3 })
+	for _, l := range sens.alertsSince(t, mark) {
+		t.Logf("audit alert: %s %s (process %s, actions %v)", l["operation"], l["path"], l["process"], l["actions"])
+	}
 
 	// The second, human change: enforce.
 	rulesetNow, err := forge.ReadFile(repo, "main", "rulesets/shop.yaml")
@@ -336,14 +346,27 @@ func runNormal(t *testing.T, ctr *runtime.Container) {
 	}
 }
 
-// runDrift runs the three drifts and returns their exit codes: a new
-// executable written and run, a shell spawned, a write under /etc.
+// runDrift runs the drifts and returns their exit codes: a new
+// executable written and run, a written executable run, a shell spawned,
+// a write under /etc.
 func runDrift(t *testing.T, ctr *runtime.Container) map[string]int {
 	t.Helper()
 	codes := map[string]int{}
-	_, _, codes["new executable"] = ctr.Exec(t, "/app/busybox", "sh", "-c", "/app/busybox mkdir -p /tmp/drop && /app/busybox cp /app/busybox /tmp/drop/busybox && /tmp/drop/busybox true")
-	_, _, codes["shell"] = ctr.Exec(t, "/bin/sh", "-c", "true")
-	_, _, codes["write under /etc"] = ctr.Exec(t, "/app/busybox", "sh", "-c", "echo 'listen 0.0.0.0:22' >> /etc/shop.conf")
+	for _, d := range []struct {
+		what string
+		args []string
+	}{
+		{"new executable", []string{"/app/busybox", "sh", "-c", "/app/busybox mkdir -p /tmp/drop && /app/busybox cp /app/busybox /tmp/drop/busybox && /tmp/drop/busybox true"}},
+		// In enforce the copy above is refused: the copy audit mode let
+		// through is run instead.
+		{"run a written executable", []string{"/app/busybox", "sh", "-c", "/tmp/drop/busybox true"}},
+		{"shell", []string{"/bin/sh", "-c", "true"}},
+		{"write under /etc", []string{"/app/busybox", "sh", "-c", "echo 'listen 0.0.0.0:22' >> /etc/shop.conf"}},
+	} {
+		_, stderr, code := ctr.Exec(t, d.args...)
+		codes[d.what] = code
+		t.Logf("drift %q: exit %d %s", d.what, code, strings.TrimSpace(stderr))
+	}
 	return codes
 }
 
