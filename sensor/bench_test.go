@@ -94,7 +94,7 @@ func startGenerator(tb testing.TB, dir string, n int) *exec.Cmd {
 }
 
 // BenchmarkPipeline measures events per second from the kernel through the
-// ring buffer to the Events channel, and fails on any drop. On a shared
+// ring buffer to the Batches channel, and fails on any drop. On a shared
 // machine wall time swings with the load; CPU time per event much less,
 // so it is reported too: gen-cpu-ns/event is the generator's (its syscalls
 // and the BPF programs they run), read-cpu-ns/event this process's (the
@@ -123,9 +123,11 @@ func BenchmarkPipeline(b *testing.B) {
 	timeout := time.After(time.Minute)
 	for got < n {
 		select {
-		case ev := <-p.Events():
-			if ev.Op == OpModifyFile || ev.Op == OpCreateFile {
-				got++
+		case batch := <-p.Batches():
+			for i := range batch {
+				if op := batch[i].Op; op == OpModifyFile || op == OpCreateFile {
+					got++
+				}
 			}
 		case <-timeout:
 			b.Fatalf("%d of %d events after a minute", got, n)

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -29,11 +30,17 @@ type Options struct {
 	// PollInterval bounds how long an event may wait in the ring below
 	// WakeupBytes: the reader polls at least this often. Default 10 ms.
 	PollInterval time.Duration
-	// EventBuffer is the capacity of the Events channel. Default 4096. A
+	// EventBuffer is how many events may wait for the consumer, decoded,
+	// before the reader stops draining the ring. Default 4096. A
 	// consumer that falls behind fills it, then the ring, and then the
 	// kernel counts drops.
 	EventBuffer int
 }
+
+// MaxBatch is the most events a batch from Batches holds. The reader hands
+// over a batch when it is full or when the ring has nothing more to read,
+// so batching never holds an event back.
+const MaxBatch = 256
 
 func (o Options) withDefaults() Options {
 	if o.RingBytes == 0 {
@@ -54,21 +61,24 @@ func (o Options) withDefaults() Options {
 // Probe is the loaded and attached sensor. Its methods are safe for
 // concurrent use.
 type Probe struct {
-	coll   *ebpf.Collection
-	links  []link.Link
-	rd     *ringbuf.Reader
-	events chan Event
-	poll   time.Duration
-	mono0  time.Duration
-	wall0  time.Time
+	coll    *ebpf.Collection
+	links   []link.Link
+	rd      *ringbuf.Reader
+	batches chan []Event
+	poll    time.Duration
+	buffer  int
+
+	eventsOnce sync.Once
+	events     chan Event // Events' stream, made by its first call
+	mono0      time.Duration
+	wall0      time.Time
 
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 
-	mu        sync.Mutex
-	malformed uint64
+	malformed atomic.Uint64
 }
 
 // Load loads the sensor's BPF programs, attaches them, and starts reading
@@ -94,11 +104,12 @@ func Load(opts Options) (_ *Probe, err error) {
 		return nil, fmt.Errorf("load sensor programs: %w", err)
 	}
 	p := &Probe{
-		coll:   coll,
-		events: make(chan Event, opts.EventBuffer),
-		poll:   opts.PollInterval,
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		coll:    coll,
+		batches: make(chan []Event, max(1, opts.EventBuffer/MaxBatch)),
+		poll:    opts.PollInterval,
+		buffer:  opts.EventBuffer,
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	defer func() {
 		if err != nil {
@@ -156,8 +167,36 @@ func (p *Probe) Unwatch(cgroupID uint64) error {
 	return nil
 }
 
-// Events returns the event stream. It is closed after Close.
-func (p *Probe) Events() <-chan Event { return p.events }
+// Batches returns the event stream in batches, in the kernel's order: the
+// sensor's fast path. Each batch holds 1 to MaxBatch events and belongs
+// to its receiver (the reader never touches it again). The channel is
+// closed after Close. Read either Batches or Events, not both: each
+// event goes to one of them.
+func (p *Probe) Batches() <-chan []Event { return p.batches }
+
+// Events returns the event stream one event at a time, taken from
+// Batches by a goroutine started on the first call: simpler to read, at
+// a channel operation per event. It is closed after Close.
+func (p *Probe) Events() <-chan Event {
+	p.eventsOnce.Do(func() {
+		p.events = make(chan Event, p.buffer)
+		go p.unbatch()
+	})
+	return p.events
+}
+
+func (p *Probe) unbatch() {
+	defer close(p.events)
+	for b := range p.batches {
+		for _, ev := range b {
+			select {
+			case p.events <- ev:
+			case <-p.stop:
+				return
+			}
+		}
+	}
+}
 
 // Drops returns how many events the kernel could not put in the ring
 // buffer because it was full, since Load.
@@ -175,11 +214,7 @@ func (p *Probe) Drops() (uint64, error) {
 
 // Malformed returns how many ring buffer records could not be decoded
 // (a sensor bug, never expected): counted rather than dropped silently.
-func (p *Probe) Malformed() uint64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.malformed
-}
+func (p *Probe) Malformed() uint64 { return p.malformed.Load() }
 
 // Close detaches every program, stops the reader, releases the kernel
 // objects, and closes Events. It is safe to call more than once.
@@ -207,48 +242,53 @@ func (p *Probe) detach() error {
 	return errors.Join(errs...)
 }
 
-// read drains the ring buffer into Events. The kernel wakes it only when
+// read drains the ring buffer into Batches. The kernel wakes it only when
 // WakeupBytes are pending; the deadline makes it look at least every
 // PollInterval, so a lone event waits at most that long. The deadline is
 // renewed only when it has passed, not per record: the reader waits only
 // on an empty ring, so a deadline set at most PollInterval ago still
 // bounds every wait, and records read in between cost no clock read.
+// Decoded events collect in a batch, handed over when it is full or when
+// the ring holds nothing more (an atomic read of its positions): a
+// channel operation per batch, not per event, and no event waits for
+// one that has not happened yet.
 func (p *Probe) read() {
 	defer close(p.done)
-	defer close(p.events)
+	defer close(p.batches)
 	var rec ringbuf.Record
 	var d decoder
+	var batch []Event
 	p.rd.SetDeadline(time.Now().Add(p.poll))
 	for {
 		err := p.rd.ReadInto(&rec)
 		switch {
 		case err == nil:
+			ev, err := d.decode(rec.RawSample, p.mono0, p.wall0)
+			if err != nil {
+				p.malformed.Add(1)
+				break
+			}
+			if batch == nil {
+				batch = make([]Event, 0, MaxBatch)
+			}
+			batch = append(batch, ev)
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			p.rd.SetDeadline(time.Now().Add(p.poll))
-			continue
 		case errors.Is(err, ringbuf.ErrClosed):
 			return
-		case err != nil:
-			p.countMalformed()
-			continue
+		default:
+			p.malformed.Add(1)
 		}
-		ev, err := d.decode(rec.RawSample, p.mono0, p.wall0)
-		if err != nil {
-			p.countMalformed()
+		if len(batch) == 0 || (len(batch) < MaxBatch && p.rd.AvailableBytes() > 0) {
 			continue
 		}
 		select {
-		case p.events <- ev:
+		case p.batches <- batch:
+			batch = nil
 		case <-p.stop:
 			return
 		}
 	}
-}
-
-func (p *Probe) countMalformed() {
-	p.mu.Lock()
-	p.malformed++
-	p.mu.Unlock()
 }
 
 // monotonicNow reads CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
