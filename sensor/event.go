@@ -24,7 +24,7 @@ const (
 	OpModifyExecutable Op = 7
 )
 
-var opNames = map[Op]string{
+var opNames = [...]string{
 	OpFork:             "fork",
 	OpExec:             "exec",
 	OpCreateFile:       "createFile",
@@ -34,10 +34,11 @@ var opNames = map[Op]string{
 	OpModifyExecutable: "modifyExecutable",
 }
 
-// String returns the operation's name in a RuntimeRuleset.
+// String returns the operation's name in a RuntimeRuleset. It is asked
+// for every event, so the names are an array, not a map.
 func (o Op) String() string {
-	if n, ok := opNames[o]; ok {
-		return n
+	if int(o) < len(opNames) && opNames[o] != "" {
+		return opNames[o]
 	}
 	return fmt.Sprintf("Op(%d)", uint32(o))
 }

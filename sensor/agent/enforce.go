@@ -328,6 +328,12 @@ func (a *Agent) noteBlock(w *watched, ruleset, op, p string) {
 			return
 		}
 	}
+	// Known already (the common case of a storm of blocked events): only
+	// count it; the reason was worked out the first time.
+	if u := a.unenforced[ruleset+"\x00"+op]; u != nil {
+		u.Count++
+		return
+	}
 	reason := "no backend programmed for this container and path"
 	if b, r := a.routeOpLocked(op); b == "" {
 		reason = r
