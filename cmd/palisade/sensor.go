@@ -176,7 +176,7 @@ func runSensor(ctx context.Context, stdout io.Writer, f sensorFlags) (err error)
 	go func() { errc <- client.Run(runCtx) }()
 	go func() { errc <- attr.Run(runCtx) }()
 	go serve(errc, srv, ln)
-	go func() { defer close(done); ag.Consume(probe.Events()) }()
+	go func() { defer close(done); ag.ConsumeBatches(probe.Batches()) }()
 	// The learning sender ends with a last flush and send once runCtx
 	// ends: waited for, so a clean restart loses no observation.
 	learnDone := make(chan struct{})
