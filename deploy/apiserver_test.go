@@ -91,7 +91,7 @@ func kubectlApply(t *testing.T, c *cluster.Cluster, objs []*unstructured.Unstruc
 // sensorPodSecurity is the API server's warning on the sensor DaemonSet
 // in a namespace that warns at restricted: the exceptions the sensor needs.
 const sensorPodSecurity = `Warning: would violate PodSecurity "restricted:latest": host namespaces (hostPID=true), ` +
-	`unrestricted capabilities (container "sensor" must not include "BPF", "PERFMON", "SYS_ADMIN" in securityContext.capabilities.add), ` +
+	`unrestricted capabilities (container "sensor" must not include "BPF", "PERFMON", "SYS_ADMIN", "SYS_PTRACE" in securityContext.capabilities.add), ` +
 	`restricted volume types (volumes "cgroup", "btf" use restricted volume type "hostPath"), ` +
 	`runAsNonRoot != true (pod and container "sensor" must not set securityContext.runAsNonRoot=false), ` +
 	`runAsUser=0 (pod and container "sensor" must not set runAsUser=0)`

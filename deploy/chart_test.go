@@ -40,6 +40,7 @@ type variation struct {
 	caBundle      []byte // nil: left to the self-managed certificates
 	selfManaged   bool
 	pullSecrets   bool // imageVerification.readPullSecrets
+	learning      bool // learning.enabled
 }
 
 var variations = []variation{
@@ -79,6 +80,11 @@ var variations = []variation{
 		name:          "image verification with the pods' pull secrets",
 		set:           []string{"imageVerification.readPullSecrets=true", "imageVerification.timeout=1500ms"},
 		failurePolicy: admissionregistrationv1.Fail, timeout: admission.DefaultTimeout, selfManaged: true, pullSecrets: true,
+	},
+	{
+		name:          "learning",
+		set:           learningSet,
+		failurePolicy: admissionregistrationv1.Fail, timeout: admission.DefaultTimeout, selfManaged: true, learning: true,
 	},
 }
 
@@ -262,10 +268,12 @@ func checkPod(t *testing.T, name string, pod *corev1.PodSpec, image string) {
 // checkSensorPod: the sensor DaemonSet is the one exception to checkPod,
 // and only by what the kernel needs to load BPF programs and attribute
 // containers (see templates/sensor.yaml): root with exactly CAP_BPF,
-// CAP_PERFMON and CAP_SYS_ADMIN added to nothing, hostPID, and the host's
-// cgroup tree and BTF read-only. Everything else is held as for the other
-// pods: no privileged, no escalation, read-only root, RuntimeDefault
-// seccomp, no host network or IPC, no other host path.
+// CAP_PERFMON, CAP_SYS_ADMIN and CAP_SYS_PTRACE (/proc/<pid>/root of
+// non-root containers, for fanotify) added to nothing, hostPID, and the
+// host's cgroup tree and BTF read-only. Everything else is held as for the
+// other pods: no privileged, no escalation, read-only root, RuntimeDefault
+// seccomp, no host network or IPC, no other host path, and a projected
+// volume only for a ServiceAccount token (learning).
 func checkSensorPod(t *testing.T, name string, pod *corev1.PodSpec, image string) {
 	t.Helper()
 	if !pod.HostPID || pod.HostNetwork || pod.HostIPC {
@@ -281,6 +289,13 @@ func checkSensorPod(t *testing.T, name string, pod *corev1.PodSpec, image string
 		volumes[v.Name] = v
 		if v.HostPath != nil {
 			hostPaths[v.Name] = v.HostPath.Path
+		}
+		if v.Projected != nil {
+			for _, src := range v.Projected.Sources {
+				if src.ServiceAccountToken == nil || src.Secret != nil || src.ConfigMap != nil || src.DownwardAPI != nil || src.ClusterTrustBundle != nil {
+					t.Errorf("%s: projected volume %s projects more than a ServiceAccount token: %+v", name, v.Name, src)
+				}
+			}
 		}
 	}
 	allowed := []string{"/sys/fs/cgroup", "/sys/kernel/btf"}
@@ -298,7 +313,7 @@ func checkSensorPod(t *testing.T, name string, pod *corev1.PodSpec, image string
 		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
 		sc.Privileged == nil || *sc.Privileged || sc.Capabilities == nil ||
 		!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) ||
-		!slices.Equal(sc.Capabilities.Add, []corev1.Capability{"BPF", "PERFMON", "SYS_ADMIN"}) {
+		!slices.Equal(sc.Capabilities.Add, []corev1.Capability{"BPF", "PERFMON", "SYS_ADMIN", "SYS_PTRACE"}) {
 		t.Errorf("%s/%s: container securityContext %+v", name, c.Name, sc)
 	}
 	for _, m := range c.VolumeMounts {
@@ -392,6 +407,17 @@ func TestInvalidValuesFailTheRender(t *testing.T) {
 		{"unknown failure policy", []string{"admission.failurePolicy=Open"}, "failurePolicy"},
 		{"timeout over 30 s", []string{"admission.timeoutSeconds=31"}, "timeoutSeconds"},
 		{"misspelled value", []string{"admission.replica=3"}, "replica"},
+		{"learning without the sensor", withoutSet(learningSet, "sensor.enabled=true"), "needs sensor.enabled"},
+		{"learning without Git credentials", withoutSet(learningSet, "policy.auth.existingSecret=git-https"), "policy.auth.existingSecret"},
+		{"learning pushing over SSH", append(slices.Clone(learningSet), "policy.auth.method=ssh"), "method https"},
+		{"learning on a tag", append(slices.Clone(learningSet), "policy.branch=", "policy.tag=v1"), "policy.branch"},
+		{"learning without a forge", withoutSet(learningSet, "learning.forge.kind=gitea"), "learning.forge.kind"},
+		{"learning on Gitea without its URL", withoutSet(learningSet, "learning.forge.url=https://git.example.com"), "learning.forge.url"},
+		{"learning without the forge token", withoutSet(learningSet, "learning.forge.tokenSecret=forge-api"), "learning.forge.tokenSecret"},
+		{"learning without the admin token", withoutSet(learningSet, "learning.adminTokenSecret=learning-admin"), "learning.adminTokenSecret"},
+		{"unknown forge", append(slices.Clone(learningSet), "learning.forge.kind=bitbucket"), "kind"},
+		{"unknown next mode", []string{"learning.nextMode=learning"}, "nextMode"},
+		{"quiet period not a duration", []string{"learning.quiet=1d"}, "quiet"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, err := runHelm(t, renderArgs(c.set)...)

@@ -34,7 +34,8 @@ var saGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + na
 
 // TestRBACIsNarrow: no wildcard and no privilege-granting verb in any
 // role, every binding names one of the chart's own ServiceAccounts, and
-// the controller is bound to nothing.
+// the controller is bound to nothing, but with learning to a role that
+// creates tokenreviews and nothing else.
 func TestRBACIsNarrow(t *testing.T) {
 	forbiddenVerbs := []string{"escalate", "bind", "impersonate", "deletecollection"}
 	for _, v := range variations {
@@ -72,9 +73,12 @@ func TestRBACIsNarrow(t *testing.T) {
 				var b rbacv1.ClusterRoleBinding
 				decodeInto(t, u, &b)
 				for _, s := range b.Subjects {
-					if s.Kind != rbacv1.ServiceAccountKind || s.Namespace != namespace || s.Name == controllerSA ||
+					if s.Kind != rbacv1.ServiceAccountKind || s.Namespace != namespace ||
 						len(find(objs, "ServiceAccount", s.Name)) != 1 {
 						t.Errorf("%s %s binds %+v", u.GetKind(), b.Name, s)
+					}
+					if s.Name == controllerSA && !(v.learning && onlyTokenReviews(t, objs, b.RoleRef)) {
+						t.Errorf("%s %s binds the controller to %s %s: it may only create tokenreviews, and only with learning", u.GetKind(), b.Name, b.RoleRef.Kind, b.RoleRef.Name)
 					}
 				}
 				if len(find(objs, b.RoleRef.Kind, b.RoleRef.Name)) != 1 {
@@ -85,6 +89,22 @@ func TestRBACIsNarrow(t *testing.T) {
 	}
 }
 
+// tokenReviewRule is the one rule the controller has, with learning.
+var tokenReviewRule = rbacv1.PolicyRule{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}}
+
+// onlyTokenReviews reports whether the role ref names a role of the chart
+// whose only rule is tokenReviewRule.
+func onlyTokenReviews(t *testing.T, objs []*unstructured.Unstructured, ref rbacv1.RoleRef) bool {
+	t.Helper()
+	roles := find(objs, ref.Kind, ref.Name)
+	if len(roles) != 1 {
+		return false
+	}
+	var role rbacv1.ClusterRole
+	decodeInto(t, roles[0], &role)
+	return len(role.Rules) == 1 && toJSON(t, role.Rules[0]) == toJSON(t, tokenReviewRule)
+}
+
 // access is one request a ServiceAccount makes, or must not be able to.
 type access struct {
 	verb, group, resource, namespace, name string
@@ -92,8 +112,9 @@ type access struct {
 
 // checkAccess asks the API server's authorizer (SubjectAccessReview)
 // about each request the components make, and about requests they must
-// not be able to make, with the chart's RBAC installed.
-func checkAccess(t *testing.T, kube kubernetes.Interface) {
+// not be able to make, with the chart's RBAC installed; learning: the
+// release has learning.enabled.
+func checkAccess(t *testing.T, kube kubernetes.Interface, learning bool) {
 	const all = "" // every namespace
 	allowed := map[string][]access{
 		admissionSA: {
@@ -141,6 +162,12 @@ func checkAccess(t *testing.T, kube kubernetes.Interface) {
 			{"list", "", "namespaces", all, ""},
 			{"get", "", "secrets", namespace, admission.DefaultSecretName},
 			{"get", "", "configmaps", namespace, "palisade"},
+			// Not even with learning: it authenticates, never authorizes,
+			// nor issues tokens, nor touches its own volume's claim.
+			{"create", "authorization.k8s.io", "subjectaccessreviews", all, ""},
+			{"create", "", "serviceaccounts/token", namespace, "palisade-sensor"},
+			{"get", "", "persistentvolumeclaims", namespace, "palisade-learning"},
+			{"delete", "", "persistentvolumeclaims", namespace, "palisade-learning"},
 		},
 		admissionSA: {
 			{"list", "", "secrets", namespace, ""},
@@ -163,6 +190,13 @@ func checkAccess(t *testing.T, kube kubernetes.Interface) {
 			{"update", "", "namespaces", all, "default"},
 			{"update", "admissionregistration.k8s.io", "validatingwebhookconfigurations", all, admission.DefaultConfigurationName},
 		},
+	}
+	// TokenReview: the controller's one permission, with learning only.
+	tokenReview := access{"create", "authentication.k8s.io", "tokenreviews", all, ""}
+	if learning {
+		allowed[controllerSA] = append(allowed[controllerSA], tokenReview)
+	} else {
+		denied[controllerSA] = append(denied[controllerSA], tokenReview)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 	defer cancel()

@@ -44,7 +44,7 @@ func TestRelease(t *testing.T) {
 		}
 	})
 
-	t.Run("RBAC", func(t *testing.T) { checkAccess(t, kube) })
+	t.Run("RBAC", func(t *testing.T) { checkAccess(t, kube, false) })
 	t.Run("admission under its ServiceAccount", func(t *testing.T) {
 		runAdmissionAsItsAccount(t, c, kube, decodeObjects(t, render(t)))
 	})

@@ -209,9 +209,57 @@ Checks of values that would otherwise render something broken.
 {{- if and (eq .Values.admission.certificates.mode "secret") (not .Values.admission.certificates.secretName) }}
 {{- fail "admission.certificates.mode secret needs admission.certificates.secretName: an existing kubernetes.io/tls Secret" }}
 {{- end }}
+{{- with .Values.learning }}
+{{- if .enabled }}
+{{- if not $.Values.sensor.enabled }}
+{{- fail "learning.enabled needs sensor.enabled: the sensors are what observes the workloads" }}
+{{- end }}
+{{- if not $.Values.policy.branch }}
+{{- fail "learning.enabled needs policy.branch: proposals are pull requests into the followed branch" }}
+{{- end }}
+{{- if not (or (hasPrefix "https://" $.Values.policy.repository) (hasPrefix "http://" $.Values.policy.repository)) }}
+{{- fail "learning.enabled needs an https:// (or http://) policy.repository: proposals are pushed over HTTPS, not SSH" }}
+{{- end }}
+{{- if or (not $.Values.policy.auth.existingSecret) (ne $.Values.policy.auth.method "https") }}
+{{- fail "learning.enabled needs policy.auth.existingSecret with method https: the credentials proposals are pushed with" }}
+{{- end }}
+{{- if not .forge.kind }}
+{{- fail "learning.enabled needs learning.forge.kind: gitea, github or gitlab" }}
+{{- end }}
+{{- if not .forge.repo }}
+{{- fail "learning.enabled needs learning.forge.repo: owner/name on the forge" }}
+{{- end }}
+{{- if and (ne .forge.kind "github") (not .forge.url) }}
+{{- fail (printf "learning.forge.kind %s needs learning.forge.url: the forge's API base URL" .forge.kind) }}
+{{- end }}
+{{- if not .forge.tokenSecret }}
+{{- fail "learning.enabled needs learning.forge.tokenSecret: an existing Secret with the forge API token" }}
+{{- end }}
+{{- if not .adminTokenSecret }}
+{{- fail "learning.enabled needs learning.adminTokenSecret: an existing Secret with the learning API's admin token (key token)" }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* The Secret of the webhook's serving certificate (both modes). */}}
 {{- define "palisade.admissionSecretName" -}}
 {{- default (include "palisade.componentName" (list . "admission-tls")) .Values.admission.certificates.secretName }}
+{{- end }}
+
+{{/*
+The controller's base URL on its Service, as the sensors reach it (learning
+observations). https when the controller serves TLS (controller.tlsSecret).
+*/}}
+{{- define "palisade.controllerURL" -}}
+{{- $scheme := ternary "https" "http" (ne .Values.controller.tlsSecret "") }}
+{{- printf "%s://%s.%s.svc:%d" $scheme (include "palisade.componentName" (list . "controller")) .Release.Namespace (int .Values.controller.port) }}
+{{- end }}
+
+{{/* Where the sensor's projected ServiceAccount token for learning is. */}}
+{{- define "palisade.learningTokenDir" -}}/var/run/secrets/tokens{{- end }}
+
+{{/* The learning profiles' claim: an existing one or the chart's. */}}
+{{- define "palisade.learningClaimName" -}}
+{{- default (include "palisade.componentName" (list . "learning")) .Values.learning.persistence.existingClaim }}
 {{- end }}
