@@ -32,7 +32,10 @@ import (
 // pipeline events, and time per decider.
 type config struct {
 	Spawns, Opens, Rounds, Events int
-	MatchTime                     time.Duration
+	// Generators are the pipeline's load generator processes; PipeRounds
+	// the rounds of each pipeline mode.
+	Generators, PipeRounds int
+	MatchTime              time.Duration
 	// Examples is the example policy repository, decided on as a second
 	// comparison (cluster prod): the rules sensor/match's own benchmarks use.
 	Examples string
@@ -46,7 +49,9 @@ func main() {
 	flag.IntVar(&cfg.Spawns, "spawns", 1000, "fork+exec iterations per spawn loop")
 	flag.IntVar(&cfg.Opens, "opens", 20000, "open+close iterations per open loop")
 	flag.IntVar(&cfg.Rounds, "rounds", 9, "rounds of every scenario (the table shows medians)")
-	flag.IntVar(&cfg.Events, "events", 1000000, "events through the ring buffer")
+	flag.IntVar(&cfg.Events, "events", 1000000, "events through the pipeline per run")
+	flag.IntVar(&cfg.Generators, "generators", 2, "pipeline load generator processes")
+	flag.IntVar(&cfg.PipeRounds, "pipeline-rounds", 3, "rounds of each pipeline mode (live, drain)")
 	flag.DurationVar(&cfg.MatchTime, "match-time", 2*time.Second, "time per decider (native, Rego)")
 	flag.StringVar(&cfg.Examples, "policies", "policies-example", "example policy repository (cluster prod) for the second matcher comparison")
 	flag.Parse()
@@ -71,7 +76,7 @@ type report struct {
 	elapsed        time.Duration
 	spawn, open    [scenarios]loopStats
 	loopDrops      uint64
-	pipe           pipelineResult
+	pipe           [pipeModes]pipelineStats
 	rules, example matchResult
 }
 
@@ -87,7 +92,7 @@ func run(tb testing.TB, cfg config) (rep *report, err error) {
 			err = errors.New(f.msg)
 		}
 	}()
-	if cfg.Spawns <= 0 || cfg.Opens <= 0 || cfg.Rounds <= 0 || cfg.Events <= 0 || cfg.MatchTime <= 0 {
+	if cfg.Spawns <= 0 || cfg.Opens <= 0 || cfg.Rounds <= 0 || cfg.Events <= 0 || cfg.Generators <= 0 || cfg.PipeRounds <= 0 || cfg.MatchTime <= 0 {
 		return nil, fmt.Errorf("every count and duration must be positive: %+v", cfg)
 	}
 	start := time.Now()
@@ -107,7 +112,6 @@ func run(tb testing.TB, cfg config) (rep *report, err error) {
 	}
 	var sample []bundles.RuntimeEvent
 	rep.spawn, rep.open, rep.loopDrops, sample = loops(tb, cfg, &ds)
-	rep.pipe = pipeline(tb, cfg.Events)
 	if rep.rules, err = compareMatch(ds, sample, cfg.MatchTime); err != nil {
 		return nil, fmt.Errorf("100 rules: %w", err)
 	}
@@ -119,6 +123,7 @@ func run(tb testing.TB, cfg config) (rep *report, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("example policies: %w", err)
 	}
+	rep.pipe = pipelines(tb, cfg, exds.engine)
 	if rep.example, err = compareMatch(exds, sample, cfg.MatchTime); err != nil {
 		return nil, fmt.Errorf("example policies: %w", err)
 	}
@@ -156,9 +161,25 @@ func (r *report) write(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "\nPer iteration: a loop's wall time minus an empty loop's (runc exec's own cost), over its iterations. Events per iteration count what the consumer received while the loop ran. Drops during the loops: %d.\n\n", r.loopDrops)
-	fmt.Fprintln(w, "| pipeline | events | time | events/s (target ≥ 200k) | drops (target 0) |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
-	fmt.Fprintf(w, "| ring buffer → Events | %d | %v | %.0f | %d |\n\n", r.pipe.Events, r.pipe.Elapsed.Round(time.Millisecond), float64(r.pipe.Events)/r.pipe.Elapsed.Seconds(), r.pipe.Drops)
+	fmt.Fprintln(w, "| pipeline: ring buffer → decode → agent (attribution, matcher, streams) | events/s (target ≥ 200k) | rounds' range | drops (target 0) | consumer CPU ns/event | generators' CPU ns/event | stream lines/event |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	for m := range pipeModes {
+		st := &r.pipe[m]
+		med := st.median()
+		lo, hi := med.rate(), med.rate()
+		var drops uint64
+		for _, x := range st.runs {
+			lo, hi = min(lo, x.rate()), max(hi, x.rate())
+			drops += x.Drops
+		}
+		gen := "n/a (exited before the drain)"
+		if m == live {
+			gen = fmt.Sprintf("%.0f", float64(med.GenCPU.Nanoseconds())/float64(med.Events))
+		}
+		fmt.Fprintf(w, "| %s, %d generators | %.0f | %.0f – %.0f | %d | %.0f | %s | %.2f |\n", pipeModeNames[m], r.cfg.Generators, med.rate(), lo, hi, drops,
+			float64(med.ConsumerCPU.Nanoseconds())/float64(med.Events), gen, float64(med.Lines)/float64(med.Events))
+	}
+	fmt.Fprintf(w, "\nPipeline: %d rounds of each mode (medians), %d events a run, decided with policies-example (cluster prod). live: the generators run while the pipeline consumes, so the rate is at most what the generators can produce on this machine's CPUs. drain: the generators run to the end first, the ring buffer holding their events, then the pipeline alone is timed emptying it: its capacity. Drops are summed over all rounds. See bench/sensor/README.md.\n\n", r.cfg.PipeRounds, r.cfg.Events)
 	fmt.Fprintln(w, "| decider | events | native ns/event | Rego ns/event | Rego / native (target ≥ 50) |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
 	for _, m := range []struct {

@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 // tests do. The numbers of so short a run are noise; what is checked is
 // that every part measured something and that the events are accounted.
 func TestShortRun(t *testing.T) {
-	cfg := config{Spawns: 100, Opens: 2000, Rounds: 1, Events: 20000, MatchTime: 50 * time.Millisecond, Examples: "../../policies-example"}
+	cfg := config{Spawns: 100, Opens: 2000, Rounds: 1, Events: 20000, Generators: 2, PipeRounds: 1, MatchTime: 50 * time.Millisecond, Examples: "../../policies-example"}
 	rep, err := run(t, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -45,8 +45,23 @@ func TestShortRun(t *testing.T) {
 	if u := rep.spawn[matching].unmatched + rep.open[matching].unmatched; u != 0 {
 		t.Errorf("%d events no rule matched; every event should match", u)
 	}
-	if rep.pipe.Events+int(rep.pipe.Drops) < cfg.Events {
-		t.Errorf("pipeline: %d delivered + %d dropped, want %d", rep.pipe.Events, rep.pipe.Drops, cfg.Events)
+	for m := range pipeModes {
+		// Every generator's open events (and its fork and exec before
+		// them), unless the kernel counted drops; each handed to the
+		// agent (pipeline checks that the agent counted each).
+		for _, r := range rep.pipe[m].runs {
+			if want := cfg.Events; r.Events+int(r.Drops) < want {
+				t.Errorf("pipeline %s: %d decided + %d dropped, want at least %d", pipeModeNames[m], r.Events, r.Drops, want)
+			}
+			if r.ConsumerCPU <= 0 || r.Elapsed <= 0 {
+				t.Errorf("pipeline %s measured nothing: %+v", pipeModeNames[m], r)
+			}
+		}
+		if m == drain {
+			if d := rep.pipe[m].runs[0].Drops; d != 0 {
+				t.Errorf("drain: %d drops, but its ring holds every event", d)
+			}
+		}
 	}
 	for _, m := range []matchResult{rep.rules, rep.example} {
 		if m.Events == 0 || m.NativeNs <= 0 || m.RegoNs <= 0 {
@@ -55,7 +70,7 @@ func TestShortRun(t *testing.T) {
 	}
 	var out strings.Builder
 	rep.write(&out)
-	for _, want := range []string{"| spawn (fork+exec /bin/true) | sensor + 100 rules |", "| ring buffer → Events |", "| policies-example, cluster prod |"} {
+	for _, want := range []string{"| spawn (fork+exec /bin/true) | sensor + 100 rules |", "| live, 2 generators |", "| drain, 2 generators |", "| policies-example, cluster prod |"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}

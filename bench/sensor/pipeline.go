@@ -5,12 +5,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/sensor"
+	"github.com/palisade-dev/palisade/sensor/agent"
+	"github.com/palisade-dev/palisade/sensor/pods"
 )
 
 // genEnv makes this program (or its test binary) a load generator: it
@@ -40,18 +47,103 @@ func generate(count string) int {
 	return 0
 }
 
-// pipelineResult is the ring buffer's throughput to the Events channel.
+// The two ways the pipeline is measured (see README.md).
+const (
+	// live: the generators run while the pipeline consumes. The rate is
+	// bounded by how fast the generators make events (each pays its
+	// syscalls and the sensor's BPF programs), not only by the pipeline.
+	live = iota
+	// drain: the generators run to the end while the consumer is held,
+	// the ring buffer (sized to hold them all) keeping their events;
+	// then the consumer is timed emptying it. No generator competes for
+	// the CPUs: this is the pipeline's own capacity.
+	drain
+	pipeModes
+)
+
+var pipeModeNames = [pipeModes]string{"live", "drain"}
+
+// pipelineResult is one measurement of the pipeline: the events the
+// agent handled and how long that took, the kernel's drops, the CPU time
+// of this process (the ring buffer reader, the decode and the agent; the
+// generators are other processes) and of the generators, and the stream
+// lines the decisions wrote.
 type pipelineResult struct {
-	Events  int
-	Elapsed time.Duration
-	Drops   uint64
+	Events      int
+	Elapsed     time.Duration
+	Drops       uint64
+	ConsumerCPU time.Duration
+	GenCPU      time.Duration
+	Lines       uint64
 }
 
-// pipeline runs the generator in a cgroup of its own from its first
-// instruction (clone3 into the cgroup), so that it is the only watched
-// process, and counts its open events until all n arrived: events per
-// second from the kernel to the consumer. Waits are bounded by a minute.
-func pipeline(tb testing.TB, n int) pipelineResult {
+func (r pipelineResult) rate() float64 { return float64(r.Events) / r.Elapsed.Seconds() }
+
+// pipelineStats is one mode over all rounds.
+type pipelineStats struct {
+	runs []pipelineResult
+}
+
+// median returns the run of median rate.
+func (s *pipelineStats) median() pipelineResult {
+	r := slices.Clone(s.runs)
+	slices.SortFunc(r, func(a, b pipelineResult) int {
+		switch {
+		case a.rate() < b.rate():
+			return -1
+		case a.rate() > b.rate():
+			return 1
+		}
+		return 0
+	})
+	return r[len(r)/2]
+}
+
+// benchContainerID is the container the generators' cgroup is attributed
+// to.
+const benchContainerID = "bench-generator"
+
+// benchAttributor attributes the generators' cgroup to benchContainer:
+// the pod informer (a map lookup under a read lock, filled from the API
+// server) is not what is measured here.
+type benchAttributor struct{ cgroup uint64 }
+
+func (b benchAttributor) CgroupIDFor(id string) (uint64, bool) {
+	return b.cgroup, id == benchContainerID
+}
+
+func (b benchAttributor) Lookup(id string) (*bundles.Container, bool) {
+	if id != benchContainerID {
+		return nil, false
+	}
+	return benchContainer, true
+}
+
+// countingWriter counts the stream lines written to it (one Write each).
+type countingWriter struct{ n atomic.Uint64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.n.Add(1); return len(p), nil }
+
+// pipelines measures both modes, alternating, for rounds rounds each,
+// through the whole pipeline `palisade sensor` runs: the ring buffer,
+// the decode, the batches, and the agent (attribution, the native matcher
+// of the engine's bundle, metrics, streams).
+func pipelines(tb testing.TB, cfg config, e *bundles.Engine) (out [pipeModes]pipelineStats) {
+	for r := range cfg.PipeRounds {
+		for k := range pipeModes {
+			m := (r + k) % pipeModes
+			out[m].runs = append(out[m].runs, pipeline(tb, m, cfg.Events, cfg.Generators, e))
+		}
+	}
+	return out
+}
+
+// pipeline runs gens generators, n events in all, each in the same
+// cgroup from its first instruction (clone3 into the cgroup), so that
+// they are the only watched processes, and has an agent decide every
+// event of that cgroup. It ends when all n open events were decided, or
+// fewer if the kernel counted drops. Waits are bounded by a minute.
+func pipeline(tb testing.TB, mode, n, gens int, e *bundles.Engine) pipelineResult {
 	root, err := sensor.Cgroup2Mount()
 	if err != nil {
 		tb.Fatalf("find cgroup v2: %v", err)
@@ -60,23 +152,45 @@ func pipeline(tb testing.TB, n int) pipelineResult {
 	if err != nil {
 		tb.Fatalf("make cgroup: %v", err)
 	}
-	tb.Cleanup(func() {
-		// The generator has exited; its cgroup empties once it is reaped.
+	defer func() {
+		// The generators have exited; the cgroup empties once they are reaped.
 		for i := 0; i < 100 && os.Remove(dir) != nil; i++ {
 			time.Sleep(10 * time.Millisecond)
 		}
-	})
+	}()
 	var st syscall.Stat_t
 	if err := syscall.Stat(dir, &st); err != nil {
 		tb.Fatalf("stat cgroup: %v", err)
 	}
-	p, err := sensor.Load(sensor.Options{})
+	opts := sensor.Options{}
+	if mode == drain {
+		// Room for every event (about 100 bytes each with the ring's
+		// own header) with a margin: a drop here would be a sizing
+		// error, and is reported as a drop all the same.
+		opts.RingBytes = 4 << 20
+		for int(opts.RingBytes) < n*160 {
+			opts.RingBytes <<= 1
+		}
+	}
+	p, err := sensor.Load(opts)
 	if err != nil {
 		tb.Fatalf("load sensor: %v", err)
 	}
 	defer p.Close()
-	if err := p.Watch(st.Ino); err != nil {
-		tb.Fatalf("watch cgroup: %v", err)
+	var lines countingWriter
+	ag := agent.New(agent.Options{NodeName: "bench", Watcher: p, Containers: benchAttributor{st.Ino},
+		Registerer: prometheus.NewRegistry(), Alerts: &lines, Events: &lines})
+	defer ag.Close()
+	ag.Activate(e)
+	for deadline := time.Now().Add(10 * time.Second); ag.Status().Matcher != "native"; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("native matcher not compiled after 10 s")
+		}
+	}
+	ag.OnContainer(pods.ContainerEvent{Type: pods.ContainerStarted, ContainerID: benchContainerID, ContainerName: "gen",
+		PodUID: "bench-uid", Namespace: benchContainer.Namespace, Pod: benchContainer.PodName, Facts: benchContainer})
+	if ag.Status().Watched != 1 {
+		tb.Fatalf("the agent did not watch the generators' cgroup")
 	}
 	cg, err := os.Open(dir)
 	if err != nil {
@@ -87,43 +201,85 @@ func pipeline(tb testing.TB, n int) pipelineResult {
 	if err != nil {
 		tb.Fatalf("find own executable: %v", err)
 	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), genEnv+"="+strconv.Itoa(n))
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start generator: %v", err)
+	cmds := make([]*exec.Cmd, gens)
+	var res pipelineResult
+	waitGens := func() {
+		for _, cmd := range cmds {
+			if err := cmd.Wait(); err != nil {
+				tb.Fatalf("generator: %v", err)
+			}
+			res.GenCPU += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		}
+	}
+	start, cpu0 := time.Now(), cpuTime()
+	for i := range cmds {
+		c := n / gens
+		if i < n%gens {
+			c++
+		}
+		cmd := exec.Command(self)
+		cmd.Env = append(os.Environ(), genEnv+"="+strconv.Itoa(c))
+		cmd.Stderr = os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+		if err := cmd.Start(); err != nil {
+			tb.Fatalf("start generator: %v", err)
+		}
+		cmds[i] = cmd
+	}
+	if mode == drain {
+		// Hold the consumer until every event is in the ring (or
+		// dropped), then time the drain alone.
+		waitGens()
+		start, cpu0 = time.Now(), cpuTime()
 	}
 	// Dropped events never arrive: the drop count is read now and then so
 	// that a lossy run ends instead of waiting for the timeout.
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	got := 0
+	opens, handled := 0, 0
 	timeout := time.After(time.Minute)
-	for got < n {
+	for opens < n {
 		select {
-		case ev := <-p.Events():
-			if ev.Op == sensor.OpModifyFile || ev.Op == sensor.OpCreateFile {
-				got++
+		case batch := <-p.Batches():
+			// agent.ConsumeBatches's body, counting as it goes.
+			for i := range batch {
+				ag.Handle(&batch[i])
+				if op := batch[i].Op; op == sensor.OpModifyFile || op == sensor.OpCreateFile {
+					opens++
+				}
 			}
+			handled += len(batch)
 		case <-tick.C:
-			if d, err := p.Drops(); err == nil && got+int(d) >= n {
-				n = got
+			if d, err := p.Drops(); err == nil && opens+int(d) >= n {
+				n = opens
 			}
 		case <-timeout:
-			cmd.Process.Kill()
-			cmd.Wait()
-			tb.Fatalf("%d of %d events after a minute", got, n)
+			for _, cmd := range cmds {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}
+			tb.Fatalf("%d of %d events after a minute", opens, n)
 		}
 	}
-	elapsed := time.Since(start)
-	if err := cmd.Wait(); err != nil {
-		tb.Fatalf("generator: %v", err)
+	res.Elapsed, res.ConsumerCPU = time.Since(start), cpuTime()-cpu0
+	if mode == live {
+		waitGens()
 	}
-	drops, err := p.Drops()
-	if err != nil {
+	if res.Drops, err = p.Drops(); err != nil {
 		tb.Fatalf("read drops: %v", err)
 	}
-	return pipelineResult{Events: got, Elapsed: elapsed, Drops: drops}
+	if got := ag.Status().Events; got != uint64(handled) {
+		tb.Fatalf("the agent counted %d events, %d were handed to it", got, handled)
+	}
+	res.Events, res.Lines = handled, lines.n.Load()
+	return res
+}
+
+// cpuTime returns this process's user plus system time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
