@@ -5,8 +5,10 @@
 // built by bpf2go for amd64 and arm64; `make generate` rebuilds them with
 // clang), attaches them to BTF-typed raw tracepoints (sched_process_exec,
 // sched_process_fork, sys_exit: no tracefs, no kprobes), and starts one
-// goroutine that drains the ring buffer into Events. Syscalls are seen at
-// their exit only, their arguments read from the saved registers. The
+// goroutine that drains the ring buffer into Batches (Events is the same
+// stream one event at a time, a channel operation per event more).
+// Syscalls are seen at their exit only, their arguments read from the
+// saved registers. The
 // programs report only the cgroups user space has passed to Watch: a host
 // process costs compares of the syscall number per syscall, plus one hash
 // lookup for the few syscalls that succeeded and the exec and fork the
@@ -14,7 +16,7 @@
 //
 // Lifecycle: a Probe holds kernel objects (programs, links, maps) through
 // file descriptors; Close detaches every program and releases them, and
-// then closes the Events channel. A Probe that is never closed stays
+// then closes the Batches and Events channels. A Probe that is never closed stays
 // attached until the process exits. Events the ring buffer had no room for
 // are counted by the kernel and reported by Drops, never lost silently.
 //

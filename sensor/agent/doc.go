@@ -9,8 +9,8 @@
 // Lifecycle: New builds an Agent from its seams (Options); LoadBackends
 // loads the blocking backends the node's Features allow; the bundle
 // client calls Activate on each new revision, the attributor calls
-// OnContainer as containers come and go, and Consume decides on the
-// probe's events until the channel closes. Close releases the backends
+// OnContainer as containers come and go, and ConsumeBatches decides on the
+// probe's batches (Consume on single events) until the channel closes. Close releases the backends
 // (after which nothing is blocked) and stops recording pod Events; call it
 // before closing the event source, and let Consume return before closing
 // the Alerts, Events writers and the Observer's sink.
