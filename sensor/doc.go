@@ -8,11 +8,10 @@
 // goroutine that drains the ring buffer into Batches (Events is the same
 // stream one event at a time, a channel operation per event more).
 // Syscalls are seen at their exit only, their arguments read from the
-// saved registers. The
-// programs report only the cgroups user space has passed to Watch: a host
-// process costs compares of the syscall number per syscall, plus one hash
-// lookup for the few syscalls that succeeded and the exec and fork the
-// sensor follows.
+// saved registers. The programs report only the cgroups user space has
+// passed to Watch: a host process costs compares of the syscall number per
+// syscall, plus one hash lookup for the few syscalls that succeeded and the
+// exec and fork the sensor follows.
 //
 // Lifecycle: a Probe holds kernel objects (programs, links, maps) through
 // file descriptors; Close detaches every program and releases them, and
