@@ -1,15 +1,31 @@
 package deploy_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"math/big"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -20,6 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/palisade-dev/palisade/learning"
 	"github.com/palisade-dev/palisade/test/cluster"
@@ -360,28 +377,8 @@ func TestLearningRelease(t *testing.T) {
 			ns, name, _ := strings.Cut(a, "/")
 			users = append(users, "system:serviceaccount:"+ns+":"+name)
 		}
-		var projected *corev1.ServiceAccountTokenProjection
-		for _, v := range ds.Spec.Template.Spec.Volumes {
-			if v.Projected != nil {
-				projected = v.Projected.Sources[0].ServiceAccountToken
-			}
-		}
-		if projected == nil {
-			t.Fatal("no projected token in the sensor's pod")
-		}
 		auth := learning.NewTokenReviewAuth(impersonate(t, c, d.Spec.Template.Spec.ServiceAccountName), learning.TokenReviewOptions{AllowedUsers: users})
-		tokenOf := func(sa string) string {
-			t.Helper()
-			req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: projected.ExpirationSeconds}}
-			if projected.Audience != "" {
-				req.Spec.Audiences = []string{projected.Audience}
-			}
-			tr, err := kube.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, sa, req, metav1.CreateOptions{})
-			if err != nil {
-				t.Fatalf("token of %s: %v", sa, err)
-			}
-			return tr.Status.Token
-		}
+		tokenOf := func(sa string) string { return projectedToken(ctx, t, kube, ds, sa) }
 		present := func(token string) (string, error) {
 			r := httptest.NewRequest("POST", learning.BatchesPath, nil)
 			r.Header.Set("Authorization", "Bearer "+token)
@@ -399,6 +396,27 @@ func TestLearningRelease(t *testing.T) {
 		}
 	})
 
+	t.Run("the controller with the chart's flags keeps the sensor's batches across a restart", func(t *testing.T) {
+		objs := decodeObjects(t, render(t, learningSet...))
+		bin := buildPalisade(t, t.TempDir())
+		root := t.TempDir()
+		base, ca, stop := controllerAsChart(t, c, bin, root, objs)
+		if err := sendAsSensor(t, kube, root, base, ca, objs, scannerSA, "node-a/boot-1/1"); err == nil || !strings.Contains(err.Error(), "403") {
+			t.Errorf("a batch with the scanner's token: %v, want 403 Forbidden", err)
+		}
+		if err := sendAsSensor(t, kube, root, base, ca, objs, sensorSA, "node-a/boot-1/1"); err != nil {
+			t.Fatalf("a batch with the sensor's token: %v", err)
+		}
+		// A new pod on the same claim: the profile is still there.
+		stop()
+		base, ca, _ = controllerAsChart(t, c, bin, root, objs)
+		writeFile(t, filepath.Join(root, "sensor", flags(learningSensorArgs(t, objs))["--learning-ca-file"]), ca)
+		st := learningStatus(t, root, base, objs)
+		if len(st.Rulesets) != 1 || st.Rulesets[0].Ruleset != "baseline_runtime" || st.Rulesets[0].Workloads != 1 || st.Rulesets[0].Behaviours != 1 {
+			t.Errorf("profiles after a restart: %+v, want baseline_runtime with one workload and one behaviour", st.Rulesets)
+		}
+	})
+
 	t.Run("uninstall removes the claim and the role", func(t *testing.T) {
 		uninstall()
 		installed = false
@@ -409,4 +427,301 @@ func TestLearningRelease(t *testing.T) {
 			t.Errorf("profiles claim after uninstall: %v", err)
 		}
 	})
+}
+
+// controllerAsChart runs `palisade controller` (bin) with the controller
+// container's arguments from objs, as the kubelet would run it: the files
+// the flags name under /etc/palisade and /var/lib/palisade-learning exist
+// under a temporary root (Secrets: a self-signed certificate for the TLS
+// and CA keys, a placeholder for the others), the policy repository is a
+// local copy of policies-example, it listens on loopback, and its
+// --kubeconfig impersonates its ServiceAccount, with the groups its
+// mounted token would carry. The clone is new on every run (an emptyDir),
+// the rest stays under root. It returns the base URL, the CA of the
+// serving certificate, and a function that stops the controller.
+func controllerAsChart(t *testing.T, c *cluster.Cluster, bin, root string, objs []*unstructured.Unstructured) (string, []byte, func()) {
+	t.Helper()
+	d, _, _ := learningObjects(t, objs)
+	certPEM, keyPEM := selfSignedCert(t)
+	port := freePort(t)
+	repo := filepath.Join(root, "repo")
+	if _, err := os.Stat(repo); err != nil {
+		policyRepo(t, repo)
+	}
+	var args []string
+	for _, a := range d.Spec.Template.Spec.Containers[0].Args {
+		flag, value, _ := strings.Cut(a, "=")
+		switch {
+		case flag == "--repo":
+			a = "--repo=file://" + repo
+		case flag == "--workdir":
+			a = "--workdir=" + t.TempDir()
+		case flag == "--listen":
+			a = "--listen=127.0.0.1:" + port
+		case strings.HasPrefix(value, "/var/lib/palisade-learning/"):
+			a = flag + "=" + filepath.Join(root, value)
+		case strings.HasPrefix(value, "/etc/palisade/"):
+			content := []byte("secret-" + path.Base(value) + "\n")
+			switch path.Base(value) {
+			case "tls.crt", "ca.crt":
+				content = certPEM
+			case "tls.key":
+				content = keyPEM
+			}
+			writeFile(t, filepath.Join(root, value), content)
+			a = flag + "=" + filepath.Join(root, value)
+		}
+		args = append(args, a)
+	}
+	args = append(args, "--kubeconfig="+impersonatingKubeconfig(t, c, filepath.Join(root, "kubeconfig"), controllerSA))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	stop := func() {
+		cancel()
+		<-done
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("palisade controller %s:\n%s", strings.Join(args, " "), out.String())
+		}
+	})
+
+	base := "https://127.0.0.1:" + port
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 2 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-done:
+			t.Fatalf("palisade controller exited:\n%s", out.String())
+		default:
+		}
+		resp, err := client.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base, certPEM, stop
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("palisade controller not healthy after 30 s (%v):\n%s", err, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// sendAsSensor sends a batch as the sensor does, with the sensor
+// container's --learning-url (but for the host: the Service's name
+// resolves to the controller's pod, here loopback), --learning-ca-file
+// holding ca, and a token of the ServiceAccount sa issued as the sensor's
+// projected volume asks, in the file --learning-token-file names (both
+// under root/sensor), to the controller at base.
+func sendAsSensor(t *testing.T, kube kubernetes.Interface, root, base string, ca []byte, objs []*unstructured.Unstructured, sa, batchID string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	_, _, ds := learningObjects(t, objs)
+	sargs := flags(ds.Spec.Template.Spec.Containers[0].Args)
+	tokenFile := filepath.Join(root, "sensor", sargs["--learning-token-file"])
+	writeFile(t, tokenFile, []byte(projectedToken(ctx, t, kube, ds, sa)))
+	caFile := filepath.Join(root, "sensor", sargs["--learning-ca-file"])
+	writeFile(t, caFile, ca)
+	// The chart's URL but for its host, which is the Service's name.
+	u, err := url.Parse(sargs["--learning-url"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Scheme != b.Scheme {
+		t.Fatalf("--learning-url %s: scheme %s, but the controller serves %s", u, u.Scheme, b.Scheme)
+	}
+	u.Host = b.Host
+	sender, err := learning.NewSender(learning.SenderOptions{
+		URL: u.String(), TokenFile: tokenFile, CAFile: caFile,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	batch := &learning.Batch{ID: batchID, Node: "node-a", Sent: now, Observations: []learning.Observed{{
+		Ruleset:  "baseline_runtime",
+		Workload: learning.WorkloadID{Namespace: "shop", Workload: "Deployment/web", Container: "app", Image: "registry.example/shop/web"},
+		Key:      learning.Key{Kind: learning.KindProcess, Operation: "exec", Path: "/usr/bin/nginx", ProcessName: "nginx"},
+		Evidence: learning.Evidence{Count: 3, FirstSeen: now, LastSeen: now, Pods: []string{"web-7f9c-abcde"}},
+	}}}
+	return sender.Send(ctx, batch)
+}
+
+// learningStatus reads the controller's profiles with the token and CA
+// the last sendAsSensor wrote.
+func learningStatus(t *testing.T, root, base string, objs []*unstructured.Unstructured) learning.StatusResponse {
+	t.Helper()
+	_, _, ds := learningObjects(t, objs)
+	sargs := flags(ds.Spec.Template.Spec.Containers[0].Args)
+	token, err := os.ReadFile(filepath.Join(root, "sensor", sargs["--learning-token-file"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(filepath.Join(root, "sensor", sargs["--learning-ca-file"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	req, err := http.NewRequest(http.MethodGet, base+learning.StatusPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+string(token))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st learning.StatusResponse
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", learning.StatusPath, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// projectedToken issues a token of the ServiceAccount sa as the sensor
+// DaemonSet's projected volume asks for it (audience, expiry).
+func projectedToken(ctx context.Context, t *testing.T, kube kubernetes.Interface, ds *appsv1.DaemonSet, sa string) string {
+	t.Helper()
+	var projected *corev1.ServiceAccountTokenProjection
+	for _, v := range ds.Spec.Template.Spec.Volumes {
+		if v.Projected != nil && len(v.Projected.Sources) == 1 {
+			projected = v.Projected.Sources[0].ServiceAccountToken
+		}
+	}
+	if projected == nil {
+		t.Fatal("no projected token in the sensor's pod")
+	}
+	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: projected.ExpirationSeconds}}
+	if projected.Audience != "" {
+		req.Spec.Audiences = []string{projected.Audience}
+	}
+	tr, err := kube.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, sa, req, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("token of %s: %v", sa, err)
+	}
+	return tr.Status.Token
+}
+
+// impersonatingKubeconfig writes the cluster's kubeconfig to file with
+// every user impersonating the ServiceAccount sa.
+func impersonatingKubeconfig(t *testing.T, c *cluster.Cluster, file, sa string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range cfg.AuthInfos {
+		u.Impersonate = saUser(sa)
+		u.ImpersonateGroups = saGroups
+	}
+	if err := clientcmd.WriteToFile(*cfg, file); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// policyRepo makes dir a Git repository whose branch main holds a copy
+// of policies-example, and returns dir.
+func policyRepo(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(dir, "policies-example"), os.DirFS("../policies-example")); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main"},
+		{"add", "."},
+		{"-c", "user.name=deploy-test", "-c", "user.email=deploy-test@palisade.invalid", "commit", "-q", "-m", "policy"},
+	} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	return dir
+}
+
+// selfSignedCert returns a certificate for 127.0.0.1 that is its own CA,
+// and its key, in PEM.
+func selfSignedCert(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "palisade-controller"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Minute),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+func writeFile(t *testing.T, name string, content []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func learningSensorArgs(t *testing.T, objs []*unstructured.Unstructured) []string {
+	t.Helper()
+	_, _, ds := learningObjects(t, objs)
+	return ds.Spec.Template.Spec.Containers[0].Args
 }
