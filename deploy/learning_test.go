@@ -125,6 +125,7 @@ func TestLearningWiring(t *testing.T) {
 		"--learning-dir":               "/var/lib/palisade-learning/profiles",
 		"--learning-token-file":        "/etc/palisade/learning-token/token",
 		"--learning-sensor-accounts":   namespace + "/" + ds.Spec.Template.Spec.ServiceAccountName,
+		"--learning-audience":          "palisade-controller",
 		"--learning-quiet":             "12h",
 		"--learning-check-every":       "30m",
 		"--learning-next-mode":         "audit",
@@ -196,9 +197,9 @@ func TestLearningWiring(t *testing.T) {
 		t.Fatalf("sensor token volume %+v: want a read-only projected ServiceAccount token", tv.VolumeSource)
 	}
 	tok := tv.Projected.Sources[0].ServiceAccountToken
-	if tok.Path != path.Base(tokenFile) || tok.Audience != "" || tok.ExpirationSeconds == nil || *tok.ExpirationSeconds > 3600 {
-		t.Errorf("sensor token %+v: want path %s, the API server's audience (the controller's TokenReview names none), an hour at most",
-			tok, path.Base(tokenFile))
+	if tok.Path != path.Base(tokenFile) || tok.Audience != args["--learning-audience"] || tok.ExpirationSeconds == nil || *tok.ExpirationSeconds > 3600 {
+		t.Errorf("sensor token %+v: want path %s, the controller's audience %q (the API server refuses it), an hour at most",
+			tok, path.Base(tokenFile), args["--learning-audience"])
 	}
 
 	t.Run("existing claim", func(t *testing.T) {
@@ -324,8 +325,8 @@ func TestSecretsAreFiles(t *testing.T) {
 // uses it: learning's TokenReview authenticator, as the controller's
 // ServiceAccount (impersonated) and with the chart's
 // --learning-sensor-accounts, accepts a token of the sensor's
-// ServiceAccount issued as its projected volume asks (no audience: the
-// API server's) and refuses the scanner's; the authorizer grants the
+// ServiceAccount issued as its projected volume asks (the controller's
+// audience) and refuses the scanner's and one for the API server; the authorizer grants the
 // controller tokenreviews and nothing else; uninstall removes the claim
 // and the role.
 func TestLearningRelease(t *testing.T) {
@@ -377,7 +378,9 @@ func TestLearningRelease(t *testing.T) {
 			ns, name, _ := strings.Cut(a, "/")
 			users = append(users, "system:serviceaccount:"+ns+":"+name)
 		}
-		auth := learning.NewTokenReviewAuth(impersonate(t, c, d.Spec.Template.Spec.ServiceAccountName), learning.TokenReviewOptions{AllowedUsers: users})
+		auth := learning.NewTokenReviewAuth(impersonate(t, c, d.Spec.Template.Spec.ServiceAccountName), learning.TokenReviewOptions{
+			AllowedUsers: users, Audiences: []string{flags(d.Spec.Template.Spec.Containers[0].Args)["--learning-audience"]},
+		})
 		tokenOf := func(sa string) string { return projectedToken(ctx, t, kube, ds, sa) }
 		present := func(token string) (string, error) {
 			r := httptest.NewRequest("POST", learning.BatchesPath, nil)
@@ -390,6 +393,13 @@ func TestLearningRelease(t *testing.T) {
 		}
 		if _, err := present(tokenOf(scannerSA)); !errors.Is(err, learning.ErrForbidden) {
 			t.Errorf("scanner's token: %v, want forbidden", err)
+		}
+		apiToken, err := kube.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, sensorSA, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := present(apiToken.Status.Token); err == nil {
+			t.Error("the sensor's token for the API server's audience was accepted; want only the controller's audience")
 		}
 		if _, err := present("not-a-token"); !errors.Is(err, learning.ErrUnauthenticated) {
 			t.Errorf("a bad token: %v, want unauthenticated", err)

@@ -28,6 +28,7 @@ type learningFlags struct {
 	tokenFile      string // admins' token for propose/status
 	sensorToken    string // static token sensors present (instead of TokenReview)
 	sensorAccounts string // ServiceAccounts (ns/name,...) whose tokens TokenReview accepts
+	audience       string // audience the sensors' tokens must be issued for
 	kubeconfig     string
 	quiet, every   time.Duration
 	nextMode       string
@@ -40,6 +41,7 @@ func (f *learningFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.tokenFile, "learning-token-file", "", "file holding the token of the learning API for admins (palisade learn)")
 	fl.StringVar(&f.sensorToken, "learning-sensor-token-file", "", "file holding a static token sensors present; without it sensors' ServiceAccount tokens are checked with TokenReview")
 	fl.StringVar(&f.sensorAccounts, "learning-sensor-accounts", "palisade-system/palisade-sensor", "ServiceAccounts (namespace/name, comma-separated) whose tokens may send observations")
+	fl.StringVar(&f.audience, "learning-audience", "", "audience sensors' projected tokens must be issued for (e.g. palisade-controller), so that a token the controller sees is good for nothing else; empty: the API server's default audience")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for TokenReview (default: in-cluster, then $KUBECONFIG)")
 	fl.DurationVar(&f.quiet, "learning-quiet", service.DefaultQuiet, "a profile with no new behaviour for this long is stable and proposed")
 	fl.DurationVar(&f.every, "learning-check-every", time.Hour, "how often stable profiles are proposed; 0: only on demand (palisade learn propose)")
@@ -105,7 +107,11 @@ func newLearning(f learningFlags, git gogit.Options, log *slog.Logger, reg prome
 			}
 			users = append(users, "system:serviceaccount:"+ns+":"+name)
 		}
-		sensors = learning.NewTokenReviewAuth(kube, learning.TokenReviewOptions{AllowedUsers: users})
+		ropts := learning.TokenReviewOptions{AllowedUsers: users}
+		if f.audience != "" {
+			ropts.Audiences = []string{f.audience}
+		}
+		sensors = learning.NewTokenReviewAuth(kube, ropts)
 	}
 	store, err := learning.OpenStore(f.dir, learning.StoreLog(log))
 	if err != nil {

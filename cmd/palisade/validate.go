@@ -19,8 +19,8 @@ func validateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d policies, %d rulesets, %d attestors, %d tests; clusters: %v)\n",
-				args[0], len(repo.Policies), len(repo.Rulesets), len(repo.Attestors), len(repo.Tests), repo.Clusters())
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d policies, %d rulesets, %d learned, %d attestors, %d tests; clusters: %v)\n",
+				args[0], len(repo.Policies), len(repo.Rulesets), len(repo.Learned), len(repo.Attestors), len(repo.Tests), repo.Clusters())
 			return nil
 		},
 	}
