@@ -3,6 +3,7 @@ package sensor
 import (
 	"encoding/binary"
 	"errors"
+	"path"
 	"slices"
 	"testing"
 	"time"
@@ -111,6 +112,17 @@ func BenchmarkDecodeEvent(b *testing.B) {
 		ev, err := d.decode(raw, mono0, wall0)
 		if err != nil || ev.Comm != "nginx" || len(ev.Path) != 27 {
 			b.Fatalf("%+v, %v", ev, err)
+		}
+	}
+}
+
+// cleanPath's shortcut for paths already clean gives what path.Clean
+// gives, on every shape of path the kernel may report.
+func TestCleanPathMatchesPathClean(t *testing.T) {
+	for _, p := range []string{"/", "//", "/a", "/a/", "/a//b", "/a/./b", "/a/../b", "/.bashrc", "/a/.hidden/x", "/a/b.", "/a/..",
+		"a/b", "./a", "../a", ".", "", "/tmp/palisade-gen-1", "/var/log/app/access.log", "/a/b/c/", "/..", "/./", "/a/b/.", "/a.b/c..d"} {
+		if got, want := cleanPath([]byte(p)), path.Clean(p); got != want {
+			t.Errorf("cleanPath(%q) = %q, path.Clean gives %q", p, got, want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -257,7 +258,11 @@ func (p *Probe) read() {
 	defer close(p.batches)
 	var rec ringbuf.Record
 	var d decoder
-	var batch []Event
+	// Events are decoded into a scratch array, and a batch is a copy of
+	// its used part: at a low rate a batch holds a few events, and a
+	// MaxBatch slice for each would cost ~28 KiB to clear and collect.
+	var scratch [MaxBatch]Event
+	batch := scratch[:0]
 	p.rd.SetDeadline(time.Now().Add(p.poll))
 	for {
 		err := p.rd.ReadInto(&rec)
@@ -267,9 +272,6 @@ func (p *Probe) read() {
 			if err != nil {
 				p.malformed.Add(1)
 				break
-			}
-			if batch == nil {
-				batch = make([]Event, 0, MaxBatch)
 			}
 			batch = append(batch, ev)
 		case errors.Is(err, os.ErrDeadlineExceeded):
@@ -283,8 +285,9 @@ func (p *Probe) read() {
 			continue
 		}
 		select {
-		case p.batches <- batch:
-			batch = nil
+		case p.batches <- slices.Clone(batch):
+			clear(batch) // the scratch keeps no strings alive
+			batch = batch[:0]
 		case <-p.stop:
 			return
 		}
