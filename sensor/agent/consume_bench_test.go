@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/policy"
 	"github.com/palisade-dev/palisade/sensor"
 )
@@ -68,3 +69,55 @@ func BenchmarkConsumeBatches(b *testing.B) {
 	close(ch)
 	<-done
 }
+
+// BenchmarkConsumeLogged is BenchmarkConsumeBatches with a ruleset that
+// logs every file event: a decision with a match and an event stream line
+// per event, the agent's heaviest common path. ns/op is per event.
+func BenchmarkConsumeLogged(b *testing.B) {
+	const logAll = `apiVersion: palisade.dev/v1alpha1
+kind: RuntimeRuleset
+metadata: {name: no_busybox}
+spec:
+  mode: enforce
+  file:
+    selectors:
+      - {name: all, operation: [createFile, modifyFile], targetFilePath: ["/**"]}
+    responses:
+      - {match: [all], actions: [log]}
+`
+	bundle, err := bundles.Build(repoWith(b, logAll), "test", "rev1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := compileRules(bundle)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var lines countWriter
+	a := New(Options{NodeName: "n", Containers: fakeContainers{"abc": shopFacts}, Registerer: prometheus.NewRegistry(),
+		Alerts: io.Discard, Events: &lines})
+	a.rules.Store(c)
+	startAbc(a)
+	events := consumeEvents[:3] // the file events
+	ch := make(chan []sensor.Event, 16)
+	done := make(chan struct{})
+	go func() { defer close(done); a.ConsumeBatches(ch) }()
+	b.ResetTimer()
+	for i := 0; i < b.N; {
+		batch := make([]sensor.Event, 0, sensor.MaxBatch)
+		for ; i < b.N && len(batch) < sensor.MaxBatch; i++ {
+			batch = append(batch, events[i%len(events)])
+		}
+		ch <- batch
+	}
+	close(ch)
+	<-done
+	if lines != countWriter(b.N) {
+		b.Fatalf("%d lines for %d events", lines, b.N)
+	}
+}
+
+// countWriter counts Write calls: stream lines.
+type countWriter int
+
+func (w *countWriter) Write(p []byte) (int, error) { *w++; return len(p), nil }
