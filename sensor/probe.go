@@ -218,7 +218,8 @@ func (p *Probe) Drops() (uint64, error) {
 func (p *Probe) Malformed() uint64 { return p.malformed.Load() }
 
 // Close detaches every program, stops the reader, releases the kernel
-// objects, and closes Events. It is safe to call more than once.
+// objects, and closes Batches and Events. It is safe to call more than
+// once.
 func (p *Probe) Close() error {
 	p.closeOnce.Do(func() {
 		// Detach first: nothing new enters the ring while it drains.
