@@ -45,11 +45,15 @@ func TestShortRun(t *testing.T) {
 	if u := rep.spawn[matching].unmatched + rep.open[matching].unmatched; u != 0 {
 		t.Errorf("%d events no rule matched; every event should match", u)
 	}
-	for m := range pipeModes {
+	if len(rep.pipe) != 4 {
+		t.Fatalf("%d pipeline cases, want live and drain for two rule sets", len(rep.pipe))
+	}
+	for _, st := range rep.pipe {
+		m := st.mode
 		// Every generator's open events (and its fork and exec before
 		// them), unless the kernel counted drops; each handed to the
 		// agent (pipeline checks that the agent counted each).
-		for _, r := range rep.pipe[m].runs {
+		for _, r := range st.runs {
 			if want := cfg.Events; r.Events+int(r.Drops) < want {
 				t.Errorf("pipeline %s: %d decided + %d dropped, want at least %d", pipeModeNames[m], r.Events, r.Drops, want)
 			}
@@ -58,9 +62,14 @@ func TestShortRun(t *testing.T) {
 			}
 		}
 		if m == drain {
-			if d := rep.pipe[m].runs[0].Drops; d != 0 {
+			if d := st.runs[0].Drops; d != 0 {
 				t.Errorf("drain: %d drops, but its ring holds every event", d)
 			}
+		}
+		// The log-every-event rule writes a line per event decided:
+		// proof that the agent decided each.
+		if r := st.runs[0]; st.policy == "log every event" && r.Lines != uint64(r.Events) {
+			t.Errorf("%s, log every event: %d lines for %d events", pipeModeNames[m], r.Lines, r.Events)
 		}
 	}
 	for _, m := range []matchResult{rep.rules, rep.example} {
@@ -70,7 +79,7 @@ func TestShortRun(t *testing.T) {
 	}
 	var out strings.Builder
 	rep.write(&out)
-	for _, want := range []string{"| spawn (fork+exec /bin/true) | sensor + 100 rules |", "| live, 2 generators |", "| drain, 2 generators |", "| policies-example, cluster prod |"} {
+	for _, want := range []string{"| spawn (fork+exec /bin/true) | sensor + 100 rules |", "| live, 2 generators | policies-example (prod) |", "| drain, 2 generators | log every event |", "| policies-example, cluster prod |"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}

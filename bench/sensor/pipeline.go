@@ -79,8 +79,17 @@ type pipelineResult struct {
 
 func (r pipelineResult) rate() float64 { return float64(r.Events) / r.Elapsed.Seconds() }
 
-// pipelineStats is one mode over all rounds.
+// pipeCase is one row of the pipeline table: a mode and the bundle the
+// agent decides with.
+type pipeCase struct {
+	mode   int
+	policy string // names the bundle in the table
+	engine *bundles.Engine
+}
+
+// pipelineStats is one case over all rounds.
 type pipelineStats struct {
+	pipeCase
 	runs []pipelineResult
 }
 
@@ -124,15 +133,20 @@ type countingWriter struct{ n atomic.Uint64 }
 
 func (w *countingWriter) Write(p []byte) (int, error) { w.n.Add(1); return len(p), nil }
 
-// pipelines measures both modes, alternating, for rounds rounds each,
-// through the whole pipeline `palisade sensor` runs: the ring buffer,
-// the decode, the batches, and the agent (attribution, the native matcher
-// of the engine's bundle, metrics, streams).
-func pipelines(tb testing.TB, cfg config, e *bundles.Engine) (out [pipeModes]pipelineStats) {
+// pipelines measures every case, for cfg.PipeRounds rounds each, the
+// cases' order rotating from round to round, through the whole pipeline
+// `palisade sensor` runs: the ring buffer, the decode, the batches, and
+// the agent (attribution, the native matcher of the case's bundle,
+// metrics, streams).
+func pipelines(tb testing.TB, cfg config, cases []pipeCase) []pipelineStats {
+	out := make([]pipelineStats, len(cases))
+	for i, c := range cases {
+		out[i].pipeCase = c
+	}
 	for r := range cfg.PipeRounds {
-		for k := range pipeModes {
-			m := (r + k) % pipeModes
-			out[m].runs = append(out[m].runs, pipeline(tb, m, cfg.Events, cfg.Generators, e))
+		for k := range out {
+			st := &out[(r+k)%len(out)]
+			st.runs = append(st.runs, pipeline(tb, st.mode, cfg.Events, cfg.Generators, st.engine))
 		}
 	}
 	return out

@@ -61,6 +61,55 @@ spec:
 	return policy.LoadDir(dir)
 }
 
+// logAllRepo writes a policy repository for benchCluster whose one
+// ruleset logs every event, file and process, with one rule each: every
+// event the pipeline decides becomes one line of the event stream.
+func logAllRepo(dir string) (*policy.Repo, error) {
+	const pol = `apiVersion: palisade.dev/v1alpha1
+kind: Policy
+metadata:
+  name: bench
+spec:
+  clusters: [bench]
+  clusterWide:
+    runtime:
+      rulesets: [log_all]
+`
+	const rs = `apiVersion: palisade.dev/v1alpha1
+kind: RuntimeRuleset
+metadata:
+  name: log_all
+spec:
+  mode: enforce
+  file:
+    selectors:
+      - name: files
+        operation: [createFile, modifyFile, deleteFile, createExecutable, modifyExecutable]
+        targetFilePath: ["/**"]
+    responses:
+      - match: [files]
+        actions: [log]
+  process:
+    selectors:
+      - name: procs
+        operation: [fork, exec]
+        processExecutable: ["/**"]
+    responses:
+      - match: [procs]
+        actions: [log]
+`
+	for name, body := range map[string]string{"clusters/bench.yaml": pol, "rulesets/log_all.yaml": rs} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return policy.LoadDir(dir)
+}
+
 // deciders are the native matcher and the Rego engine of one bundle,
 // built exactly as the sensor and the bundle service build them.
 type deciders struct {
