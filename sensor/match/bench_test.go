@@ -2,6 +2,10 @@ package match_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/palisade-dev/palisade/bundles"
@@ -49,5 +53,43 @@ func BenchmarkRego(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// BenchmarkMatchManyRules is bench/sensor's "100 rules" case: 50 process
+// responses that all match an exec, each with its own selector (the
+// matcher's worst case: no response can be skipped).
+func BenchmarkMatchManyRules(b *testing.B) {
+	dir := b.TempDir()
+	var sel, resp strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&sel, "      - {name: p%d, operation: [fork, exec], processExecutable: [\"/**\", \"/bench/p%d\"]}\n", i, i)
+		fmt.Fprintf(&resp, "      - {match: [p%d], actions: [log]}\n", i)
+	}
+	files := map[string]string{
+		"clusters/bench.yaml": "apiVersion: palisade.dev/v1alpha1\nkind: Policy\nmetadata: {name: bench}\nspec:\n  clusters: [bench]\n  clusterWide:\n    runtime: {rulesets: [many]}\n",
+		"rulesets/many.yaml":  "apiVersion: palisade.dev/v1alpha1\nkind: RuntimeRuleset\nmetadata: {name: many}\nspec:\n  process:\n    selectors:\n" + sel.String() + "    responses:\n" + resp.String(),
+	}
+	for name, body := range files {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	repo, err := policy.LoadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := compile(b, repo, "bench")
+	ev := &bundles.RuntimeEvent{Kind: bundles.EventProcess, Operation: "exec", Path: "/bin/true", ProcessExecutable: "/bin/true", ProcessName: "true"}
+	c := &bundles.Container{Namespace: "bench", PodName: "bench-0", ImageFullName: "docker.io/library/busybox"}
+	if d := p.matcher.Match(ev, c); len(d.Matches) != 50 {
+		b.Fatalf("%d matches, want 50", len(d.Matches))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		p.matcher.Match(ev, c)
 	}
 }

@@ -51,6 +51,10 @@ type response struct {
 type ref struct {
 	name string
 	idx  []int
+	// alone is []string{name}: a match whose only hit is this selector
+	// shares it instead of allocating one (the usual case). Decisions
+	// are read, never modified.
+	alone []string
 }
 
 type selector struct {
@@ -253,7 +257,7 @@ func compileSection(s *policy.D4CSection, mode string) (*section, error) {
 		names = slices.Compact(names)
 		rs := make([]ref, 0, len(names))
 		for _, n := range names {
-			rs = append(rs, ref{name: n, idx: byName[n]})
+			rs = append(rs, ref{name: n, idx: byName[n], alone: []string{n}[:1:1]})
 		}
 		return rs
 	}
@@ -371,11 +375,17 @@ func (m *Matcher) Match(ev *bundles.RuntimeEvent, c *bundles.Container) bundles.
 			if first < 0 || x.anyHit(r.exclude) {
 				continue
 			}
-			names := []string{r.match[first].name}
+			names := r.match[first].alone
 			for j := first + 1; j < len(r.match); j++ {
 				if x.hits(&r.match[j]) {
+					// alone has no room to spare: append copies it.
 					names = append(names, r.match[j].name)
 				}
+			}
+			if d.Matches == nil {
+				// Room for the section's remaining responses, up to 16:
+				// events that many rules match grow the slice rarely.
+				d.Matches = make([]bundles.RuntimeMatch, 0, min(len(sec.responses)-i, 16))
 			}
 			d.Matches = append(d.Matches, bundles.RuntimeMatch{
 				Ruleset: rs.name, Response: r.index, Mode: rs.mode,
