@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
+
+	"github.com/palisade-dev/palisade/internal/toolcache"
 )
 
 // EnvBinDir names the directory of etcd, kube-apiserver and kubectl; it
@@ -21,17 +20,9 @@ const EnvBinDir = "PALISADE_K8S_BIN"
 const buildScript = "hack/build-k8s.sh"
 
 var binDir = sync.OnceValues(func() (string, error) {
-	dir := os.Getenv(EnvBinDir)
-	if dir == "" {
-		root, err := repoRoot()
-		if err != nil {
-			return "", err
-		}
-		out, err := exec.Command("bash", filepath.Join(root, buildScript), "--print-dir").Output()
-		if err != nil {
-			return "", fmt.Errorf("%s --print-dir: %w", buildScript, err)
-		}
-		dir = strings.TrimSpace(string(out))
+	dir, err := toolcache.Dir(EnvBinDir, buildScript)
+	if err != nil {
+		return "", err
 	}
 	if err := CheckBinaries(dir); err != nil {
 		return "", err
@@ -43,25 +34,6 @@ var binDir = sync.OnceValues(func() (string, error) {
 // $PALISADE_K8S_BIN, or the cache that `make cluster-bins` fills. It
 // returns an error wrapping ErrNoBinaries when a binary is missing there.
 func BinDir() (string, error) { return binDir() }
-
-// repoRoot walks up from the working directory (a test's package
-// directory) to the directory holding hack/build-k8s.sh.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, buildScript)); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no %s above the working directory; set %s", buildScript, EnvBinDir)
-		}
-		dir = parent
-	}
-}
 
 // Start starts a cluster of the test's own in a temporary directory. The
 // test fails (never skips) when the binaries are missing. The cluster is

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/palisade-dev/palisade/internal/toolcache"
 )
 
 // EnvBinDir names the directory holding the gitea binary and its
@@ -51,17 +53,9 @@ type Server struct {
 }
 
 var binDir = sync.OnceValues(func() (string, error) {
-	dir := os.Getenv(EnvBinDir)
-	if dir == "" {
-		root, err := repoRoot()
-		if err != nil {
-			return "", err
-		}
-		out, err := exec.Command("bash", filepath.Join(root, buildScript), "--print-dir").Output()
-		if err != nil {
-			return "", fmt.Errorf("%s --print-dir: %w", buildScript, err)
-		}
-		dir = strings.TrimSpace(string(out))
+	dir, err := toolcache.Dir(EnvBinDir, buildScript)
+	if err != nil {
+		return "", err
 	}
 	for _, p := range []string{"gitea", "options", "templates"} {
 		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
@@ -75,23 +69,6 @@ var binDir = sync.OnceValues(func() (string, error) {
 // or the cache that `make gitea-bin` fills. It returns an error saying to
 // run `make gitea-bin` when the binary is missing there.
 func BinDir() (string, error) { return binDir() }
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, buildScript)); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no %s above the working directory; set %s", buildScript, EnvBinDir)
-		}
-		dir = parent
-	}
-}
 
 // appIni is the whole configuration: everything Gitea would otherwise
 // start in the background (mailer, SSH, indexers, cron, actions, update

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
+
+	"github.com/palisade-dev/palisade/internal/toolcache"
 )
 
 // EnvImageDir names a directory holding vmlinuz and busybox; it overrides
@@ -29,21 +29,9 @@ const (
 var ErrNoImage = errors.New("VM kernel image missing: run `make vm-image` (hack/build-vm.sh)")
 
 var imageDir = sync.OnceValues(func() (string, error) {
-	dir := os.Getenv(EnvImageDir)
-	if dir == "" {
-		root, err := repoRoot()
-		if err != nil {
-			return "", err
-		}
-		out, err := exec.Command("bash", filepath.Join(root, buildScript), "--print-dir").Output()
-		if err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				return "", fmt.Errorf("%s --print-dir: %w: %s (%w)", buildScript, err, strings.TrimSpace(string(ee.Stderr)), ErrNoImage)
-			}
-			return "", fmt.Errorf("%s --print-dir: %w", buildScript, err)
-		}
-		dir = strings.TrimSpace(string(out))
+	dir, err := toolcache.Dir(EnvImageDir, buildScript)
+	if err != nil {
+		return "", fmt.Errorf("%w (%w)", err, ErrNoImage)
 	}
 	for _, f := range []string{kernelFile, busyboxFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
@@ -57,22 +45,3 @@ var imageDir = sync.OnceValues(func() (string, error) {
 // or the cache that `make vm-image` fills. It returns an error wrapping
 // ErrNoImage when either file is missing there.
 func ImageDir() (string, error) { return imageDir() }
-
-// repoRoot walks up from the working directory (a test's package
-// directory) to the directory holding hack/build-vm.sh.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, buildScript)); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no %s above the working directory; set %s", buildScript, EnvImageDir)
-		}
-		dir = parent
-	}
-}
