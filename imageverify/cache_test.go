@@ -72,9 +72,12 @@ func TestConcurrentVerifiesShareOneFetch(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// One fetch, give or take a caller that missed the cache just before
-	// the fetch stored its result.
-	if n := fx.transport.n.Load(); n > 2*one {
+	// One fetch: a caller that missed the cache just before the fetch
+	// stored its result finds it in its own flight. The signature flight
+	// may run in another caller's session than the tag's, whose registry
+	// handshake (GET /v2/, once for each of the concurrent .sig and .att
+	// fetches) the single call did not repeat.
+	if n := fx.transport.n.Load(); n > one+2 {
 		t.Fatalf("%d registry requests for 16 concurrent calls, one call makes %d", n, one)
 	}
 }

@@ -154,6 +154,12 @@ func (v *Verifier) Verify(ctx context.Context, image string, attestors []*Attest
 	}
 	v.m.cache.WithLabelValues(cacheFacts, resultMiss).Inc()
 	ch := v.flight.DoChan("facts\x00"+key, func() (any, error) {
+		// A caller that missed the cache just before an earlier flight
+		// stored its result starts a flight of its own: the cache, not
+		// the registry, answers it.
+		if f, ok := v.facts.get(key, v.o.Now()); ok {
+			return f, nil
+		}
 		// Detached from the caller: callers coalesced onto this flight
 		// must not lose it when the first one gives up.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.o.Timeout)
@@ -187,6 +193,9 @@ func (v *Verifier) resolve(ctx context.Context, sess *session, ref name.Referenc
 	}
 	v.m.cache.WithLabelValues(cacheTags, resultMiss).Inc()
 	ch := v.flight.DoChan("tag\x00"+key, func() (any, error) {
+		if r, ok := v.tags.get(key, v.o.Now()); ok {
+			return r, nil // an earlier flight stored it after this caller looked
+		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.o.Timeout)
 		defer cancel()
 		d, err := sess.resolve(rctx, ref)
