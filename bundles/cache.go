@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/palisade-dev/palisade/internal/atomicfile"
 )
 
 // Files of a client's cache directory. The archive is a plain bundle that
@@ -109,35 +111,13 @@ func (c *Client) writeCache(raw []byte) error {
 	return writeAtomic(c.opts.CacheDir, cacheMeta, meta)
 }
 
-// writeAtomic replaces dir/name with data: a temporary file in the same
-// directory, synced, then renamed over it, and the directory synced.
-func writeAtomic(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // best effort: not every file system syncs directories
-		d.Close()
+// writeAtomic is atomicfile.Write with the directory sync best effort:
+// the cache needs the pair consistent, not durable (a lost rename only
+// makes a restart fetch again), and not every file system syncs
+// directories.
+func writeAtomic(dir, name string, data []byte) error {
+	if err := atomicfile.Write(dir, name, data); err != nil && !errors.Is(err, atomicfile.ErrDirSync) {
+		return err
 	}
 	return nil
 }

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/palisade-dev/palisade/internal/atomicfile"
 )
 
 // Files of a Store's directory.
@@ -337,7 +339,7 @@ func (s *Store) snapshotLocked() error {
 	if err != nil {
 		return fmt.Errorf("encode learning snapshot: %w", err)
 	}
-	if err := storeWriteFileAtomic(s.dir, storeSnapshotFile, data); err != nil {
+	if err := atomicfile.Write(s.dir, storeSnapshotFile, data); err != nil {
 		return err
 	}
 	// A crash here leaves records the snapshot holds in the journal;
@@ -352,39 +354,6 @@ func (s *Store) snapshotLocked() error {
 	s.size, s.records = 0, 0
 	if err := s.journal.Sync(); err != nil {
 		return fmt.Errorf("sync learning journal: %w", err)
-	}
-	return nil
-}
-
-// storeWriteFileAtomic replaces dir/name with data: a temporary file,
-// fsync, rename, fsync of the directory.
-func storeWriteFileAtomic(dir, name string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, name+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	defer os.Remove(tmp.Name()) // after the rename: no such file
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("replace %s: %w", name, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
 }
