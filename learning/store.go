@@ -139,11 +139,7 @@ func OpenStore(dir string, opts ...StoreOption) (*Store, error) {
 		return nil, fmt.Errorf("open learning store: %w", err)
 	}
 	// Temporary files of a snapshot write a crash interrupted.
-	if leftovers, err := filepath.Glob(filepath.Join(dir, storeSnapshotFile+".tmp-*")); err == nil {
-		for _, f := range leftovers {
-			_ = os.Remove(f)
-		}
-	}
+	atomicfile.RemoveLeftovers(dir, storeSnapshotFile)
 	if err := s.readSnapshot(); err != nil {
 		return nil, err
 	}

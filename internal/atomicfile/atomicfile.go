@@ -16,11 +16,23 @@ import (
 // every file system syncs directories.
 var ErrDirSync = errors.New("sync directory")
 
+// tempPattern is the os.CreateTemp pattern of Write's temporary files.
+func tempPattern(name string) string { return "." + name + ".*.tmp" }
+
+// RemoveLeftovers removes the temporary files of writes of dir/name that
+// a crash interrupted.
+func RemoveLeftovers(dir, name string) {
+	leftovers, _ := filepath.Glob(filepath.Join(dir, tempPattern(name)))
+	for _, f := range leftovers {
+		_ = os.Remove(f)
+	}
+}
+
 // Write replaces dir/name with data: a temporary file in the same
 // directory, written and synced, renamed over name, then the directory
 // synced. Errors name the file; the temporary file never stays behind.
 func Write(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	f, err := os.CreateTemp(dir, tempPattern(name))
 	if err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}

@@ -21,6 +21,16 @@ func TestWriteReplacesAndLeavesNoTemporaryFile(t *testing.T) {
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("directory holds %v (%v); want only state.json", entries, err)
 	}
+	// A temporary file a crash left behind goes; the file stays.
+	crashed, err := os.CreateTemp(dir, tempPattern("state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashed.Close()
+	RemoveLeftovers(dir, "state.json")
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 || entries[0].Name() != "state.json" {
+		t.Errorf("after RemoveLeftovers the directory holds %v; want only state.json", entries)
+	}
 	if err := Write(filepath.Join(dir, "missing"), "x", nil); err == nil {
 		t.Error("writing into a missing directory succeeded")
 	}
