@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,13 +11,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/palisade-dev/palisade/internal/certpool"
 	"github.com/palisade-dev/palisade/internal/metrics"
 )
 
@@ -149,13 +148,9 @@ func NewSender(opts SenderOptions) (*Sender, error) {
 		// TLS 1.2 at least; verification always on.
 		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 		if opts.CAFile != "" {
-			pem, err := os.ReadFile(opts.CAFile)
+			pool, err := certpool.FromFile(opts.CAFile)
 			if err != nil {
-				return nil, fmt.Errorf("learning sender: read CA file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("learning sender: no certificate in %s", opts.CAFile)
+				return nil, fmt.Errorf("learning sender: CA file: %w", err)
 			}
 			tr.TLSClientConfig.RootCAs = pool
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/palisade-dev/palisade/admission"
 	"github.com/palisade-dev/palisade/bundles"
+	"github.com/palisade-dev/palisade/internal/certpool"
 )
 
 type admissionFlags struct {
@@ -98,13 +98,9 @@ func runAdmission(ctx context.Context, cmd *cobra.Command, f admissionFlags) err
 		return err
 	}
 	if f.bundleCA != "" {
-		pem, err := os.ReadFile(f.bundleCA)
+		pool, err := certpool.FromFile(f.bundleCA)
 		if err != nil {
 			return fmt.Errorf("--bundle-ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("--bundle-ca-file: no certificate in %s", f.bundleCA)
 		}
 		copts.TLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
 	}

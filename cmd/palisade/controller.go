@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palisade-dev/palisade/bundles"
+	"github.com/palisade-dev/palisade/internal/certpool"
 	"github.com/palisade-dev/palisade/reconciler"
 	"github.com/palisade-dev/palisade/reconciler/gogit"
 )
@@ -153,13 +153,8 @@ func runController(ctx context.Context, cmd *cobra.Command, f controllerFlags) e
 		return err
 	}
 	if f.clientCAFile != "" {
-		pem, err := os.ReadFile(f.clientCAFile)
-		if err != nil {
+		if opts.ClientCAs, err = certpool.FromFile(f.clientCAFile); err != nil {
 			return fmt.Errorf("--client-ca-file: %w", err)
-		}
-		opts.ClientCAs = x509.NewCertPool()
-		if !opts.ClientCAs.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("--client-ca-file: no certificate in %s", f.clientCAFile)
 		}
 	}
 	if f.signKeyFile != "" {

@@ -2,19 +2,18 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/palisade-dev/palisade/internal/certpool"
 	"github.com/palisade-dev/palisade/learning/service"
 )
 
@@ -93,13 +92,9 @@ func writeLearnStatus(w io.Writer, st []service.RulesetStatus) {
 func (f learnFlags) call(cmd *cobra.Command, method, path string, into any) error {
 	client := &http.Client{Timeout: f.timeout}
 	if f.caFile != "" {
-		pem, err := os.ReadFile(f.caFile)
+		pool, err := certpool.FromFile(f.caFile)
 		if err != nil {
 			return fmt.Errorf("--ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("--ca-file: no certificate in %s", f.caFile)
 		}
 		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}}
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/palisade-dev/palisade/bundles"
+	"github.com/palisade-dev/palisade/internal/certpool"
 	"github.com/palisade-dev/palisade/policy"
 	"github.com/palisade-dev/palisade/scanner"
 )
@@ -54,13 +54,9 @@ func (b *bundleFlags) clientOptions(log *slog.Logger, reg prometheus.Registerer)
 		return o, err
 	}
 	if b.caFile != "" {
-		pem, err := os.ReadFile(b.caFile)
+		pool, err := certpool.FromFile(b.caFile)
 		if err != nil {
 			return o, fmt.Errorf("--bundle-ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return o, fmt.Errorf("--bundle-ca-file: no certificate in %s", b.caFile)
 		}
 		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
 	}

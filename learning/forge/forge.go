@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/palisade-dev/palisade/internal/certpool"
 )
 
 // Forge is a repository's pull requests on a Git forge.
@@ -124,16 +126,12 @@ func newCommon(o Options, needOwnerName bool) (common, error) {
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return c, fmt.Errorf("forge: read CA file: %w", err)
-		}
 		pool, err := x509.SystemCertPool()
 		if err != nil {
 			pool = x509.NewCertPool()
 		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return c, fmt.Errorf("forge: no certificate in CA file %s", o.CAFile)
+		if err := certpool.Append(pool, o.CAFile); err != nil {
+			return c, fmt.Errorf("forge: CA file: %w", err)
 		}
 		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
