@@ -29,16 +29,6 @@ const benchCluster = "bench"
 // and one RuntimeRuleset of ruleCount log responses into dir, and loads
 // it the way the controller does.
 func rulesRepo(dir string) (*policy.Repo, error) {
-	const pol = `apiVersion: palisade.dev/v1alpha1
-kind: Policy
-metadata:
-  name: bench
-spec:
-  clusters: [bench]
-  clusterWide:
-    runtime:
-      rulesets: [bench_rules]
-`
 	var fileSel, fileResp, procSel, procResp strings.Builder
 	for i := range ruleCount / 2 {
 		fmt.Fprintf(&fileSel, "      - name: f%d\n        operation: [createFile, modifyFile, deleteFile, createExecutable, modifyExecutable]\n        targetFilePath: [\"/**\", \"/bench/f%d/**\"]\n", i, i)
@@ -49,32 +39,13 @@ spec:
 	rs := "apiVersion: palisade.dev/v1alpha1\nkind: RuntimeRuleset\nmetadata:\n  name: bench_rules\nspec:\n  mode: enforce\n" +
 		"  file:\n    selectors:\n" + fileSel.String() + "    responses:\n" + fileResp.String() +
 		"  process:\n    selectors:\n" + procSel.String() + "    responses:\n" + procResp.String()
-	for name, body := range map[string]string{"clusters/bench.yaml": pol, "rulesets/bench_rules.yaml": rs} {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			return nil, err
-		}
-	}
-	return policy.LoadDir(dir)
+	return oneRulesetRepo(dir, "bench_rules", rs)
 }
 
 // logAllRepo writes a policy repository for benchCluster whose one
 // ruleset logs every event, file and process, with one rule each: every
 // event the pipeline decides becomes one line of the event stream.
 func logAllRepo(dir string) (*policy.Repo, error) {
-	const pol = `apiVersion: palisade.dev/v1alpha1
-kind: Policy
-metadata:
-  name: bench
-spec:
-  clusters: [bench]
-  clusterWide:
-    runtime:
-      rulesets: [log_all]
-`
 	const rs = `apiVersion: palisade.dev/v1alpha1
 kind: RuntimeRuleset
 metadata:
@@ -98,8 +69,17 @@ spec:
       - match: [procs]
         actions: [log]
 `
-	for name, body := range map[string]string{"clusters/bench.yaml": pol, "rulesets/log_all.yaml": rs} {
-		p := filepath.Join(dir, name)
+	return oneRulesetRepo(dir, "log_all", rs)
+}
+
+// oneRulesetRepo writes a policy repository into dir whose one Policy
+// applies the RuntimeRuleset name (its YAML in ruleset) cluster-wide in
+// benchCluster, and loads it the way the controller does.
+func oneRulesetRepo(dir, name, ruleset string) (*policy.Repo, error) {
+	pol := "apiVersion: palisade.dev/v1alpha1\nkind: Policy\nmetadata:\n  name: bench\nspec:\n  clusters: [" + benchCluster +
+		"]\n  clusterWide:\n    runtime:\n      rulesets: [" + name + "]\n"
+	for file, body := range map[string]string{"clusters/bench.yaml": pol, "rulesets/" + name + ".yaml": ruleset} {
+		p := filepath.Join(dir, file)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return nil, err
 		}
