@@ -1,11 +1,16 @@
 package learning
 
-import "time"
+import (
+	"time"
 
-// Kinds of observed behaviour: the RuntimeRuleset section it belongs to.
+	"github.com/palisade-dev/palisade/bundles"
+)
+
+// Kinds of observed behaviour: the RuntimeRuleset section it belongs to,
+// as the sensor's events name it.
 const (
-	KindProcess = "process"
-	KindFile    = "file"
+	KindProcess = bundles.EventProcess
+	KindFile    = bundles.EventFile
 )
 
 // WorkloadID is whose behaviour a profile holds: a container of a

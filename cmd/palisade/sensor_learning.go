@@ -55,10 +55,6 @@ func (l *learningSender) observer() agent.Observer {
 		if len(o.Rulesets) == 0 || o.Container == nil {
 			return
 		}
-		kind := learning.KindFile
-		if o.Operation == "exec" || o.Operation == "fork" {
-			kind = learning.KindProcess
-		}
 		l.agg.Add(learning.Event{
 			Rulesets: o.Rulesets,
 			Workload: learning.WorkloadID{
@@ -66,7 +62,7 @@ func (l *learningSender) observer() agent.Observer {
 				Image: o.Container.ImageFullName, Digest: o.ImageDigest,
 			},
 			Pod:  o.Pod,
-			Key:  learning.Key{Kind: kind, Operation: o.Operation, Path: o.Path, ProcessName: o.ProcessName, Interactive: o.Interactive},
+			Key:  learning.Key{Kind: o.Kind, Operation: o.Operation, Path: o.Path, ProcessName: o.ProcessName, Interactive: o.Interactive},
 			Time: o.Time,
 		})
 	})

@@ -414,7 +414,7 @@ func (a *Agent) Handle(ev *sensor.Event) {
 
 func (a *Agent) observation(ev *sensor.Event, re *bundles.RuntimeEvent, d *bundles.RuntimeDecision, id string, w *watched, facts *bundles.Container) Observation {
 	o := Observation{Time: ev.Time, Node: a.node, Container: facts, ContainerID: id, Namespace: facts.Namespace, Pod: facts.PodName,
-		Operation: re.Operation, Path: re.Path, ProcessExecutable: re.ProcessExecutable, ProcessName: re.ProcessName, Interactive: re.Interactive}
+		Kind: re.Kind, Operation: re.Operation, Path: re.Path, ProcessExecutable: re.ProcessExecutable, ProcessName: re.ProcessName, Interactive: re.Interactive}
 	if w != nil {
 		o.ContainerName, o.ImageDigest = w.container, w.imageDigest
 	}

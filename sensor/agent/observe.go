@@ -29,6 +29,9 @@ type Observation struct {
 	// ImageDigest is the digest of the image that runs (sha256:…, from
 	// the pod status's imageID), "" when the status has none.
 	ImageDigest string
+	// Kind is the ruleset section the event belongs to (bundles.EventFile
+	// or bundles.EventProcess).
+	Kind string
 	// Operation is the D4C operation (exec, fork, createFile, ...);
 	// Path the file operated on, or the executable for exec and fork.
 	Operation, Path string
