@@ -1,15 +1,12 @@
 package match_test
 
 import (
-	"maps"
-	"reflect"
 	"slices"
 	"testing"
 	"testing/fstest"
 
 	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/policy"
-	"github.com/palisade-dev/palisade/sensor/match"
 )
 
 // learnedRepo is a repository whose ruleset alerts on every exec and
@@ -122,109 +119,4 @@ func TestLearnedRulesExcludeOnlyTheirWorkload(t *testing.T) {
 	if !slices.Equal(d.Actions, []string{"alert", "block"}) {
 		t.Errorf("learned write in another namespace: actions %v, want [alert block]", d.Actions)
 	}
-}
-
-// MayExclude: learned exclusions are moot outside their workload's
-// container, an exclusion without container conditions never is.
-func TestMayExcludeScopesLearnedExclusions(t *testing.T) {
-	repo, err := policy.Load(learnedRepo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := compile(t, repo, "test").matcher
-	web := &bundles.Container{Namespace: "shop", Workload: "Deployment/web", ContainerName: "app"}
-	api := &bundles.Container{Namespace: "shop", Workload: "Deployment/api", ContainerName: "app"}
-	for _, tc := range []struct {
-		name     string
-		kind     string
-		response int
-		c        *bundles.Container
-		want     bool
-	}{
-		{"learned process rules in their container", bundles.EventProcess, 0, web, true},
-		{"learned process rules in another workload", bundles.EventProcess, 0, api, false},
-		{"tmp exclusion holds in every container", bundles.EventFile, 0, api, true},
-		{"host process", bundles.EventProcess, 0, nil, false},
-		{"no such response", bundles.EventProcess, 1, web, false},
-		{"no such kind", "network", 0, web, false},
-	} {
-		if got := m.MayExclude("shop_runtime", tc.kind, tc.response, tc.c); got != tc.want {
-			t.Errorf("%s: MayExclude = %v, want %v", tc.name, got, tc.want)
-		}
-	}
-	if m.MayExclude("nope", bundles.EventProcess, 0, web) {
-		t.Error("MayExclude of an unknown ruleset = true")
-	}
-}
-
-// When MayExclude reports false for a response in a container, dropping
-// that response's exclusions changes no decision there (random policies
-// with learned rules, random events).
-func TestMayExcludeFalseMeansExclusionsAreMoot(t *testing.T) {
-	checked := 0
-	for seed := range uint64(10) {
-		g := newGen(seed)
-		repo := g.repo()
-		data, err := bundles.Data(repo, "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := match.Compile(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range 100 {
-			c := g.container()
-			if c == nil {
-				continue
-			}
-			// In a fixed order, so that a seed draws the same events.
-			for _, name := range slices.Sorted(maps.Keys(data.Rulesets)) {
-				rs := data.Rulesets[name]
-				for _, ks := range []struct {
-					kind string
-					sec  *policy.D4CSection
-				}{{bundles.EventFile, rs.File}, {bundles.EventProcess, rs.Process}} {
-					kind, sec := ks.kind, ks.sec
-					if sec == nil {
-						continue
-					}
-					for i := range sec.Responses {
-						if len(sec.Responses[i].Exclude) == 0 || m.MayExclude(name, kind, i, c) {
-							continue
-						}
-						// The same data with this response's exclusions dropped.
-						stripped := *data
-						stripped.Rulesets = maps.Clone(data.Rulesets)
-						spec := rs
-						cp := *sec
-						cp.Responses = slices.Clone(sec.Responses)
-						cp.Responses[i].Exclude = nil
-						if kind == bundles.EventFile {
-							spec.File = &cp
-						} else {
-							spec.Process = &cp
-						}
-						stripped.Rulesets[name] = spec
-						m2, err := match.Compile(&stripped)
-						if err != nil {
-							t.Fatal(err)
-						}
-						for range 5 {
-							ev := g.event()
-							if got, want := m.Match(ev, c), m2.Match(ev, c); !reflect.DeepEqual(got, want) {
-								t.Fatalf("MayExclude(%s, %s, %d) = false, but the exclusions decide\nevent: %s\ncontainer: %s\nwith: %s\nwithout: %s",
-									name, kind, i, js(ev), js(c), js(got), js(want))
-							}
-							checked++
-						}
-					}
-				}
-			}
-		}
-	}
-	if checked < 100 {
-		t.Errorf("only %d events checked: the generator no longer gives exclusions that are moot", checked)
-	}
-	t.Logf("%d events checked", checked)
 }

@@ -21,8 +21,6 @@ type Matcher struct {
 	// byNamespace holds the rulesets of the namespaces a namespaced
 	// definition takes.
 	byNamespace map[string][]*ruleset
-	// byName holds every compiled ruleset.
-	byName map[string]*ruleset
 }
 
 // ruleset is a compiled RuntimeRuleset; sections are indexed by kind.
@@ -152,8 +150,7 @@ func FromBundle(b *bundle.Bundle) (*Matcher, error) {
 // path pattern that does not compile, which validation rejects.
 func Compile(d *bundles.ClusterData) (*Matcher, error) {
 	c := compiler{data: d, done: map[string]*ruleset{}}
-	// byName is filled as the definitions compile their rulesets.
-	m := &Matcher{systemNamespace: d.SystemNamespace, byNamespace: map[string][]*ruleset{}, byName: c.done}
+	m := &Matcher{systemNamespace: d.SystemNamespace, byNamespace: map[string][]*ruleset{}}
 	var err error
 	if m.clusterWide, err = c.definition(d.ClusterWide); err != nil {
 		return nil, err
@@ -453,59 +450,6 @@ func (s *selector) selects(x *evaluation) bool {
 		(s.interactive == nil || *s.interactive == ev.Interactive) &&
 		!(s.ignoreVolumeMounts && ev.OnVolume) &&
 		!(s.ignoreVolumeFiles && ev.OnVolumeFile)
-}
-
-// MayExclude reports whether an exclusion of a response (index response
-// of the ruleset's file or process section, as RuntimeMatch.Response
-// counts) may hold for some event in a container with these facts:
-// whether the container conditions (namespace, image, cluster, pod name
-// and labels, workload, container name) of any of its exclude selectors
-// hold. When it reports false the response's exclusions are moot in that
-// container, so a kernel rule enforcing the response there needs none of
-// them. Learned rules are exclusions scoped to one workload's container:
-// in every other container they are moot. It reports false for a ruleset,
-// kind or response the matcher does not have, and for a host process
-// (nil facts).
-func (m *Matcher) MayExclude(rulesetName, kind string, response int, c *bundles.Container) bool {
-	rs := m.byName[rulesetName]
-	if rs == nil || c == nil {
-		return false
-	}
-	sec := rs.file
-	if kind == bundles.EventProcess {
-		sec = rs.process
-	} else if kind != bundles.EventFile {
-		return false
-	}
-	if sec == nil || response < 0 || response >= len(sec.responses) {
-		return false
-	}
-	ns := c.Namespace
-	if ns == "" {
-		ns = "default"
-	}
-	for _, r := range sec.responses[response].exclude {
-		for _, i := range r.idx {
-			if sec.selectors[i].holdsIn(c, ns) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// holdsIn reports whether the selector's container conditions hold.
-func (s *selector) holdsIn(c *bundles.Container, ns string) bool {
-	return anyEqual(s.namespace, ns) &&
-		anyEqual(s.imageFullName, c.ImageFullName) &&
-		anyEqual(s.imageName, c.ImageName) &&
-		anyEqual(s.imageTag, c.ImageTag) &&
-		anyEqual(s.clusterID, c.ClusterID) &&
-		anyEqual(s.clusterName, c.ClusterName) &&
-		anyEqual(s.containerName, c.ContainerName) &&
-		(!s.hasPodName || anyWildcard(s.podName, c.PodName)) &&
-		(!s.hasWorkload || anyWildcard(s.workload, c.Workload)) &&
-		(!s.hasLabels || anyLabel(s.labels, c.PodLabels))
 }
 
 // anyEqual: an empty list is a condition left out, which holds.
