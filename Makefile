@@ -13,6 +13,12 @@ FUZZTIME  ?= 150000x
 # The handler and layer fuzzers run a whole review or signature check per
 # input: fewer inputs for about the same time.
 FUZZTIME_SLOW ?= 10000x
+# The tests decide every admission, continuous and verification decision
+# with both evaluators, irvm and OPA's topdown, and fail on any
+# difference (bundles.EvaluatorCheck): the whole suite is a differential
+# test of the IR evaluator. The built binaries the end-to-end tests start
+# inherit it.
+EVALUATOR_CHECK ?= PALISADE_EVALUATOR=check
 # Rego coverage floor (percent) enforced by `make test`.
 REGO_COVERAGE ?= 90
 
@@ -26,7 +32,7 @@ build:
 test: cluster-bins helm-bin cosign-bin gitea-bin vm-image lint test-go test-rego test-policies fuzz
 
 test-go:
-	$(GO) test -count=1 ./...
+	$(EVALUATOR_CHECK) $(GO) test -count=1 ./...
 
 # Unit tests of the Rego library with coverage; fails under REGO_COVERAGE.
 test-rego:

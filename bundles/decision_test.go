@@ -714,8 +714,28 @@ func typicalPod() obj {
 	return p
 }
 
+// BenchmarkAdmissionDecision is one admission decision as the webhook
+// makes it (the default evaluator, irvm), input conversion included.
 func BenchmarkAdmissionDecision(b *testing.B) {
-	eng := mustEngine(b, prodEngine)
+	benchAdmission(b, benchEngine(b, bundles.EvaluatorIR))
+}
+
+// BenchmarkContinuousDecision is one continuous decision as the scanner
+// makes it.
+func BenchmarkContinuousDecision(b *testing.B) {
+	benchContinuous(b, benchEngine(b, bundles.EvaluatorIR))
+}
+
+// BenchmarkEvaluators compares the two evaluators on the same decisions
+// in one run.
+func BenchmarkEvaluators(b *testing.B) {
+	for _, ev := range []string{bundles.EvaluatorIR, bundles.EvaluatorTopdown} {
+		b.Run("admission/"+ev, func(b *testing.B) { benchAdmission(b, benchEngine(b, ev)) })
+		b.Run("continuous/"+ev, func(b *testing.B) { benchContinuous(b, benchEngine(b, ev)) })
+	}
+}
+
+func benchAdmission(b *testing.B, eng *bundles.Engine) {
 	req := create(typicalPod())
 	facts := bundles.Facts{Now: now}
 	ctx := context.Background()
@@ -731,8 +751,7 @@ func BenchmarkAdmissionDecision(b *testing.B) {
 	}
 }
 
-func BenchmarkContinuousDecision(b *testing.B) {
-	eng := mustEngine(b, prodEngine)
+func benchContinuous(b *testing.B, eng *bundles.Engine) {
 	p := pod("default", "web", appendTo("containers", compliantContainer("log-shipper", "ghcr.io/acme/log-shipper:3.1.0")))
 	facts := bundles.Facts{Now: now}
 	ctx := context.Background()

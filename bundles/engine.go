@@ -35,12 +35,16 @@ type Engine struct {
 	bundle     *bundle.Bundle
 	schedules  Schedules
 	attestors  map[string]policy.AttestorSpec
-	verifies   bool                   // the bundle has verification rules
-	wanted     rego.PreparedEvalQuery // WantedQuery, when verifies
-	admission  rego.PreparedEvalQuery
-	continuous rego.PreparedEvalQuery
-	runtime    rego.PreparedEvalQuery // RuntimeQuery (runtime.go)
+	verifies   bool   // the bundle has verification rules
+	wanted     *entry // WantedQuery, when verifies
+	admission  *entry
+	continuous *entry
+	runtime    rego.PreparedEvalQuery // RuntimeQuery (runtime.go), always topdown
 	images     imageCache
+
+	mode    string   // the evaluator (evaluator.go)
+	ir      *planned // the IR program, unless mode is topdown
+	planErr error    // why the bundle could not be planned
 }
 
 // NewEngine compiles a bundle and prepares its entry points. A bundle that
@@ -50,11 +54,19 @@ func NewEngine(ctx context.Context, b *bundle.Bundle) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", b.Manifest.Revision, err)
 	}
-	e := &Engine{revision: b.Manifest.Revision, bundle: b, schedules: facts.schedules(), attestors: facts.Attestors}
-	queries := map[string]*rego.PreparedEvalQuery{AdmissionQuery: &e.admission, ContinuousQuery: &e.continuous, RuntimeQuery: &e.runtime}
+	mode, err := evaluatorMode()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{revision: b.Manifest.Revision, bundle: b, schedules: facts.schedules(), attestors: facts.Attestors, mode: mode}
+	e.admission, e.continuous = newEntry(AdmissionQuery), newEntry(ContinuousQuery)
+	entries := []*entry{e.admission, e.continuous}
+	queries := map[string]*rego.PreparedEvalQuery{AdmissionQuery: &e.admission.pq, ContinuousQuery: &e.continuous.pq, RuntimeQuery: &e.runtime}
 	if facts.verifies() {
 		e.verifies = true
-		queries[WantedQuery] = &e.wanted
+		e.wanted = newEntry(WantedQuery)
+		entries = append(entries, e.wanted)
+		queries[WantedQuery] = &e.wanted.pq
 	}
 	for query, dst := range queries {
 		pq, err := rego.New(
@@ -72,6 +84,16 @@ func NewEngine(ctx context.Context, b *bundle.Bundle) (*Engine, error) {
 			return nil, fmt.Errorf("compile bundle %s: %w", b.Manifest.Revision, err)
 		}
 		*dst = pq
+	}
+	if mode != EvaluatorTopdown {
+		// A bundle that compiles but cannot be planned is decided by
+		// topdown: slower, never different.
+		if e.ir, e.planErr = plan(ctx, b, entries); e.planErr != nil {
+			if mode == EvaluatorCheck {
+				return nil, fmt.Errorf("bundle %s: %w", b.Manifest.Revision, e.planErr)
+			}
+			e.mode = EvaluatorTopdown
+		}
 	}
 	return e, nil
 }
@@ -335,15 +357,11 @@ func (e *Engine) Wanted(ctx context.Context, input ast.Value) (map[string][]stri
 	if !e.verifies {
 		return nil, nil
 	}
-	rs, err := e.wanted.Eval(ctx, rego.EvalParsedInput(input))
+	t, err := e.evaluate(ctx, e.wanted, input)
 	if err != nil {
-		return nil, fmt.Errorf("evaluate %s: %w", WantedQuery, err)
+		return nil, err
 	}
 	out := map[string][]string{}
-	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
-		return out, nil
-	}
-	t, _ := rs[0].Expressions[0].Value.(*ast.Term)
 	if t == nil {
 		return out, nil
 	}
@@ -464,18 +482,15 @@ func requestValue(r *Request) (ast.Value, error) {
 	return v, nil
 }
 
-func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (*Decision, error) {
-	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input))
+func (e *Engine) eval(ctx context.Context, en *entry, input ast.Value) (*Decision, error) {
+	t, err := e.evaluate(ctx, en, input)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate policy: %w", err)
 	}
-	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+	if t == nil {
 		return nil, fmt.Errorf("evaluate policy: undefined decision")
 	}
-	var out ast.Object
-	if t, ok := rs[0].Expressions[0].Value.(*ast.Term); ok {
-		out, _ = t.Value.(ast.Object)
-	}
+	out, _ := t.Value.(ast.Object)
 	if out == nil {
 		return nil, fmt.Errorf("evaluate policy: decision is not an object")
 	}

@@ -94,6 +94,25 @@ func engineOf(repo *policy.Repo) (*bundles.Engine, error) {
 	return bundles.NewEngine(context.Background(), b)
 }
 
+// benchEngine builds the prod engine with an evaluator: the tests run
+// in check mode (TestMain), a benchmark measures one evaluator.
+func benchEngine(b *testing.B, evaluator string) *bundles.Engine {
+	b.Helper()
+	b.Setenv(bundles.EvaluatorEnv, evaluator)
+	repo, err := policy.LoadDir(examplesDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := engineOf(repo)
+	if err != nil {
+		b.Fatalf("build engine: %v", err)
+	}
+	if got := eng.Evaluator(); got != evaluator {
+		b.Fatalf("engine evaluates with %s, want %s", got, evaluator)
+	}
+	return eng
+}
+
 func mustEngine(tb testing.TB, build func() (*bundles.Engine, error)) *bundles.Engine {
 	tb.Helper()
 	eng, err := build()
