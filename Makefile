@@ -13,6 +13,8 @@ FUZZTIME  ?= 150000x
 # The handler and layer fuzzers run a whole review or signature check per
 # input: fewer inputs for about the same time.
 FUZZTIME_SLOW ?= 10000x
+# FuzzEvaluators decides each input four times with two evaluators.
+FUZZTIME_EVAL ?= 2000x
 # The tests decide every admission, continuous and verification decision
 # with both evaluators, irvm and OPA's topdown, and fail on any
 # difference (bundles.EvaluatorCheck): the whole suite is a differential
@@ -50,6 +52,7 @@ fuzz:
 	$(GO) test ./admission -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME_SLOW) -fuzzminimizetime 1s
 	$(GO) test ./imageverify -run '^$$' -fuzz '^FuzzLayer$$' -fuzztime $(FUZZTIME_SLOW) -fuzzminimizetime 1s
 	$(GO) test ./sensor/match -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME_SLOW) -fuzzminimizetime 1s
+	$(GO) test ./bundles -run '^$$' -fuzz '^FuzzEvaluators$$' -fuzztime $(FUZZTIME_EVAL) -fuzzminimizetime 1s
 
 generate: manifests
 	$(GO) generate ./...
