@@ -10,7 +10,10 @@
 //
 // An Engine is a compiled bundle with prepared queries for the entry
 // points; it is immutable and safe for concurrent use, so activating a new
-// revision is replacing one pointer.
+// revision is replacing one pointer. Admission, continuous and
+// verification decisions run OPA's plan of the bundle in internal/irvm,
+// with OPA's topdown as the reference they are tested against and the
+// fallback (evaluator.go; PALISADE_EVALUATOR chooses).
 //
 // A Server serves one bundle per cluster over OPA's bundle service API
 // (GET /bundles/{cluster}.tar.gz, strong ETags, long polling with
