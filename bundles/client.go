@@ -330,7 +330,7 @@ func (c *Client) activate(ctx context.Context, raw []byte, etag, source string) 
 		c.metrics.revision.DeleteLabelValues(prev.Revision())
 	}
 	c.metrics.revision.WithLabelValues(e.Revision()).Set(1)
-	c.log.Info("bundle activated", keyRevision, e.Revision(), keyETag, etag, keySource, source, keyURL, c.url)
+	c.log.Info("bundle activated", keyRevision, e.Revision(), keyETag, etag, keySource, source, keyURL, c.url, "evaluator", e.Evaluator())
 	if c.opts.OnActivate != nil {
 		c.opts.OnActivate(e)
 	}
