@@ -319,3 +319,23 @@ func topdown(pq rego.PreparedEvalQuery, input ast.Value) (*ast.Term, error) {
 	}
 	return rs[0].Expressions[0].Value.(*ast.Term), nil
 }
+
+// A reference into data with a variable where rules live is a dynamic
+// call in the plan, which irvm does not run: Compile says so, and the
+// caller keeps topdown.
+func TestDynamicCallUnsupported(t *testing.T) {
+	b := testBundle(t, "package t\nx := data.u[input.k].v\n", nil)
+	u := testBundle(t, "package u\na.v := 1\nb.v := 2\n", nil).Modules[0]
+	u.Path, u.URL = "u.rego", "u.rego"
+	b.Modules = append(b.Modules, u)
+	cp := &bundle.Bundle{Manifest: b.Manifest, Modules: b.Modules, Data: b.Data}
+	cp.SetRegoVersion(ast.RegoV1)
+	c := compile.New().WithTarget(compile.TargetPlan).WithPruneUnused(true).WithEntrypoints("t/x").WithBundle(cp)
+	if err := c.Build(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := irvm.Compile(c.Bundle().PlanModules[0].Raw)
+	if !errors.Is(err, irvm.ErrUnsupported) || !strings.Contains(err.Error(), "dynamic call") {
+		t.Fatalf("plan with a dynamic call: %v, want ErrUnsupported", err)
+	}
+}
