@@ -306,7 +306,8 @@ func (e *Engine) AdmissionInput(req *Request, facts Facts) (ast.Value, error) {
 	if err != nil {
 		return nil, fmt.Errorf("convert input: %w", err)
 	}
-	f, err := facts.value(e.images.facts(req.Object))
+	object, _ := field(request, "object").(ast.Object)
+	f, err := facts.value(e.images.facts(object))
 	if err != nil {
 		return nil, err
 	}
@@ -331,12 +332,20 @@ func (e *Engine) ContinuousInput(pod map[string]any, facts Facts) (ast.Value, er
 	if err != nil {
 		return nil, fmt.Errorf("convert input: %w", err)
 	}
-	f, err := facts.value(e.images.facts(pod))
+	return e.ContinuousInputValue(obj, facts)
+}
+
+// ContinuousInputValue is ContinuousInput for a pod already converted to
+// an AST value (the scanner converts typed pods straight to AST with
+// internal/k8sast). The input keeps pod: it must not change afterwards.
+func (e *Engine) ContinuousInputValue(pod ast.Value, facts Facts) (ast.Value, error) {
+	obj, _ := pod.(ast.Object)
+	f, err := facts.value(e.images.facts(obj))
 	if err != nil {
 		return nil, err
 	}
 	return ast.NewObject(
-		ast.Item(ast.InternedTerm("object"), ast.NewTerm(obj)),
+		ast.Item(ast.InternedTerm("object"), ast.NewTerm(pod)),
 		ast.Item(ast.InternedTerm("facts"), ast.NewTerm(f)),
 	), nil
 }
@@ -395,28 +404,29 @@ const imageCacheSize = 4096
 // with policy.ParseImage, so that Rego does not parse them
 // (lib/images.info). A reference that does not parse is left out: Rego
 // parses it and finds it invalid.
-func (c *imageCache) facts(obj map[string]any) ast.Value {
+func (c *imageCache) facts(obj ast.Object) ast.Value {
 	out := ast.NewObject()
-	var walk func(v any)
-	walk = func(v any) {
+	var walk func(v ast.Value)
+	walk = func(v ast.Value) {
 		switch v := v.(type) {
-		case map[string]any:
-			for k, child := range v {
-				if ref, ok := child.(string); ok && k == "image" {
-					if img := c.get(ref); img != nil {
-						out.Insert(ast.StringTerm(ref), img)
+		case ast.Object:
+			v.Foreach(func(k, child *ast.Term) {
+				ref, isString := child.Value.(ast.String)
+				if key, _ := k.Value.(ast.String); isString && key == "image" {
+					if img := c.get(string(ref)); img != nil {
+						out.Insert(child, img)
 					}
-					continue
+					return
 				}
-				walk(child)
-			}
-		case []any:
-			for _, child := range v {
-				walk(child)
-			}
+				walk(child.Value)
+			})
+		case *ast.Array:
+			v.Foreach(func(child *ast.Term) { walk(child.Value) })
 		}
 	}
-	walk(obj)
+	if obj != nil {
+		walk(obj)
+	}
 	return out
 }
 
@@ -448,7 +458,7 @@ func (c *imageCache) get(ref string) *ast.Term {
 }
 
 // requestValue is input.request.
-func requestValue(r *Request) (ast.Value, error) {
+func requestValue(r *Request) (ast.Object, error) {
 	groups := make([]*ast.Term, len(r.UserInfo.Groups))
 	for i, g := range r.UserInfo.Groups {
 		groups[i] = ast.StringTerm(g)

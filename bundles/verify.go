@@ -44,7 +44,17 @@ func (e *Engine) AdmissionVerified(ctx context.Context, req *Request, facts Fact
 // ContinuousVerified is Continuous after gathering what the verification
 // rules want for the pod.
 func (e *Engine) ContinuousVerified(ctx context.Context, pod map[string]any, facts Facts, v Verification) (*Decision, error) {
-	input, err := e.ContinuousInput(pod, facts)
+	obj, err := ast.InterfaceToValue(pod)
+	if err != nil {
+		return nil, fmt.Errorf("convert input: %w", err)
+	}
+	return e.ContinuousVerifiedValue(ctx, obj, facts, v)
+}
+
+// ContinuousVerifiedValue is ContinuousVerified for a pod already
+// converted to an AST value (ContinuousInputValue).
+func (e *Engine) ContinuousVerifiedValue(ctx context.Context, pod ast.Value, facts Facts, v Verification) (*Decision, error) {
+	input, err := e.ContinuousInputValue(pod, facts)
 	if err != nil {
 		return nil, err
 	}

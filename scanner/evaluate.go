@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -145,7 +146,7 @@ func decide(ctx context.Context, eng *bundles.Engine, images ImageFactGatherer, 
 			v.PullSecrets = append(v.PullSecrets, s.Name)
 		}
 	}
-	d, err := eng.ContinuousVerified(ctx, obj, facts, v)
+	d, err := eng.ContinuousVerifiedValue(ctx, obj, facts, v)
 	if err != nil {
 		r.err = err
 		return r
@@ -161,14 +162,19 @@ func decide(ctx context.Context, eng *bundles.Engine, images ImageFactGatherer, 
 // podObject converts an informer's pod into the object Rego reads.
 // Informers drop the type meta of their objects, and Rego tells a pod by
 // its kind: without kind no rule applies.
-func podObject(p *corev1.Pod) (map[string]any, error) {
+func podObject(p *corev1.Pod) (ast.Object, error) {
 	obj, err := k8sruntime.DefaultUnstructuredConverter.ToUnstructured(p)
 	if err != nil {
 		return nil, fmt.Errorf("convert pod %s/%s: %w", p.Namespace, p.Name, err)
 	}
-	obj["kind"] = "Pod"
-	obj["apiVersion"] = "v1"
-	return obj, nil
+	v, err := ast.InterfaceToValue(obj)
+	if err != nil {
+		return nil, fmt.Errorf("convert pod %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	o := v.(ast.Object)
+	o.Insert(ast.InternedTerm("kind"), ast.InternedTerm("Pod"))
+	o.Insert(ast.InternedTerm("apiVersion"), ast.InternedTerm("v1"))
+	return o, nil
 }
 
 // strongest returns the strongest action of a set of violations.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/palisade-dev/palisade/bundles"
@@ -78,8 +79,9 @@ func TestPodObjectCarriesKind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if obj["kind"] != "Pod" || obj["apiVersion"] != "v1" {
-		t.Fatalf("kind %v apiVersion %v, want Pod v1", obj["kind"], obj["apiVersion"])
+	kind, version := obj.Get(ast.InternedTerm("kind")), obj.Get(ast.InternedTerm("apiVersion"))
+	if !kind.Equal(ast.StringTerm("Pod")) || !version.Equal(ast.StringTerm("v1")) {
+		t.Fatalf("kind %v apiVersion %v, want Pod v1", kind, version)
 	}
 }
 
