@@ -2,6 +2,8 @@ package bundles_test
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -63,5 +65,50 @@ func TestEvaluatorFallback(t *testing.T) {
 	t.Setenv(bundles.EvaluatorEnv, "fast")
 	if _, err := bundles.NewEngine(context.Background(), b); err == nil || !strings.Contains(err.Error(), "PALISADE_EVALUATOR") {
 		t.Errorf("unknown evaluator: %v, want an error naming the variable", err)
+	}
+}
+
+// One engine serves concurrent reviews: irvm's constants and pooled
+// machines are shared. Under -race this also proves they are not
+// written concurrently.
+func TestConcurrentDecisions(t *testing.T) {
+	t.Setenv(bundles.EvaluatorEnv, bundles.EvaluatorIR)
+	eng := mustEngine(t, func() (*bundles.Engine, error) {
+		repo, err := policy.LoadDir(examplesDir)
+		if err != nil {
+			return nil, err
+		}
+		return engineOf(repo)
+	})
+	reqs := []*bundles.Request{create(typicalPod()), create(busybox("default")), create(nodeExporter("monitoring")), connect("default", "exec", "", developer)}
+	want := make([]*bundles.Decision, len(reqs))
+	for i, r := range reqs {
+		d, err := eng.Admission(context.Background(), r, bundles.Facts{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = d
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for n := range 40 {
+				i := (g + n) % len(reqs)
+				d, err := eng.Admission(context.Background(), reqs[i], bundles.Facts{Now: now})
+				if err == nil && !reflect.DeepEqual(d, want[i]) {
+					err = fmt.Errorf("request %d: decision %+v, want %+v", i, d, want[i])
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
