@@ -117,7 +117,7 @@ func TestClientActivatesNewRevisions(t *testing.T) {
 	log, _ := newLogger(t)
 	c, _ := startClient(t, bundles.ClientOptions{
 		URL: hs.URL + "/bundles/prod.tar.gz", Token: "tok", CacheDir: cache,
-		Interval: 10 * time.Second, // long polls: a new revision must not wait for the interval
+		Interval: 30 * time.Second, // long polls: a new revision must not wait for the interval
 		Logger:   log, Registerer: reg,
 		OnActivate: func(e *bundles.Engine) {
 			mu.Lock()
@@ -136,10 +136,13 @@ func TestClientActivatesNewRevisions(t *testing.T) {
 		t.Fatal(err)
 	}
 	published := time.Now()
-	eventually(t, 5*time.Second, "client activates r2", func() bool { return c.Revision() == "r2" })
+	// Activation compiles and plans the bundle (about 0.3 s here, a few
+	// seconds on a loaded CI machine); without a long poll it would wait
+	// for the 30 s interval.
+	eventually(t, 15*time.Second, "client activates r2", func() bool { return c.Revision() == "r2" })
 	took := time.Since(published)
 	t.Logf("r2 active %v after the publish", took)
-	if took > 2*time.Second {
+	if took > 10*time.Second {
 		t.Errorf("r2 became active %v after the publish: no long poll?", took)
 	}
 	checkDecides(t, c.Engine())

@@ -68,6 +68,19 @@ func NewEngine(ctx context.Context, b *bundle.Bundle) (*Engine, error) {
 		entries = append(entries, e.wanted)
 		queries[WantedQuery] = &e.wanted.pq
 	}
+	// Planning takes about as long as preparing the topdown queries: both
+	// run at once (each compiler works on its own copy of the modules).
+	type planResult struct {
+		ir  *planned
+		err error
+	}
+	planned := make(chan planResult, 1)
+	if mode != EvaluatorTopdown {
+		go func() {
+			ir, err := plan(ctx, b, entries)
+			planned <- planResult{ir, err}
+		}()
+	}
 	for query, dst := range queries {
 		pq, err := rego.New(
 			rego.Query(query),
@@ -88,7 +101,8 @@ func NewEngine(ctx context.Context, b *bundle.Bundle) (*Engine, error) {
 	if mode != EvaluatorTopdown {
 		// A bundle that compiles but cannot be planned is decided by
 		// topdown: slower, never different.
-		if e.ir, e.planErr = plan(ctx, b, entries); e.planErr != nil {
+		r := <-planned
+		if e.ir, e.planErr = r.ir, r.err; e.planErr != nil {
 			if mode == EvaluatorCheck {
 				return nil, fmt.Errorf("bundle %s: %w", b.Manifest.Revision, e.planErr)
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -79,9 +80,10 @@ func evaluatorMode() (string, error) {
 
 // plan compiles the entry points of a bundle to an irvm program. The
 // bundle is not modified (the compiler writes its plan into the bundle
-// it is given: it gets a copy).
+// it is given, and formats its module files in place: it gets a copy,
+// which also lets NewEngine prepare the topdown queries meanwhile).
 func plan(ctx context.Context, b *bundle.Bundle, entries []*entry) (*planned, error) {
-	cp := &bundle.Bundle{Manifest: b.Manifest, Modules: b.Modules, Data: b.Data}
+	cp := &bundle.Bundle{Manifest: b.Manifest, Modules: slices.Clone(b.Modules), Data: b.Data}
 	cp.SetRegoVersion(b.RegoVersion(ast.DefaultRegoVersion))
 	c := compile.New().
 		WithTarget(compile.TargetPlan).
