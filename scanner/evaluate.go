@@ -14,9 +14,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/palisade-dev/palisade/bundles"
+	"github.com/palisade-dev/palisade/internal/k8sast"
 	"github.com/palisade-dev/palisade/policy"
 )
 
@@ -161,13 +161,11 @@ func decide(ctx context.Context, eng *bundles.Engine, images ImageFactGatherer, 
 
 // podObject converts an informer's pod into the object Rego reads.
 // Informers drop the type meta of their objects, and Rego tells a pod by
-// its kind: without kind no rule applies.
+// its kind: without kind no rule applies. The conversion goes straight from the typed pod to AST values
+// (internal/k8sast, equal to the JSON form), as it happens for every pod
+// on every scan.
 func podObject(p *corev1.Pod) (ast.Object, error) {
-	obj, err := k8sruntime.DefaultUnstructuredConverter.ToUnstructured(p)
-	if err != nil {
-		return nil, fmt.Errorf("convert pod %s/%s: %w", p.Namespace, p.Name, err)
-	}
-	v, err := ast.InterfaceToValue(obj)
+	v, err := k8sast.FromObject(p)
 	if err != nil {
 		return nil, fmt.Errorf("convert pod %s/%s: %w", p.Namespace, p.Name, err)
 	}
