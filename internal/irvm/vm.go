@@ -35,6 +35,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -261,64 +262,180 @@ func (l *linker) block(b *ir.Block) ([]stmt, error) {
 
 // fold builds each composite literal in one step: the planner makes an
 // empty array, set or object and then appends, adds or inserts each
-// element, one statement (and one copy of the array) at a time. Nothing
-// reads the composite before its last element is in, so a run of
-// MakeArray and ArrayAppend statements on one local becomes one
-// opMakeArrayOf (sets and objects alike), and a literal whose elements
-// are all constants becomes a constant, built once: the planner never
-// changes a composite after building it. Objects are folded only when
-// their keys are distinct constants (a repeated key would be an insert
-// that replaces).
+// element, one statement (and one copy of the array) at a time, with the
+// statements that compute nested elements in between. Nothing reads the
+// composite before its last element is in, so a MakeArray and the
+// ArrayAppend statements on its local become one opMakeArrayOf at the
+// last append (sets and objects alike). Then constants are propagated
+// through the block: a literal whose elements are all constants becomes
+// a constant built once, shared by every evaluation (the planner never
+// changes a composite after building it; unshare covers the rest).
+// Objects are folded only when their keys are distinct constants (a
+// repeated key would be an insert that replaces).
 func fold(in []stmt) []stmt {
-	out := in[:0]
+	for {
+		out, changed := foldOnce(in)
+		in = out
+		if !changed {
+			return propagate(in)
+		}
+	}
+}
+
+// foldOnce folds the composites whose elements need no further folding.
+func foldOnce(in []stmt) ([]stmt, bool) {
+	out := make([]stmt, 0, len(in))
+	changed := false
 	for i := 0; i < len(in); i++ {
 		s := in[i]
-		var add opcode
-		switch s.op {
-		case opMakeArray:
-			add = opArrayAppend
-		case opMakeSet:
-			add = opSetAdd
-		case opMakeObject:
-			add = opObjectInsert
-		default:
+		add, ok := adders[s.op]
+		if !ok {
 			out = append(out, s)
 			continue
 		}
-		j := i + 1
-		for j < len(in) && in[j].op == add && in[j].target == s.target && in[j].a.local != s.target && in[j].b.local != s.target {
-			j++
+		var inserts, between []int
+		for j := i + 1; j < len(in); j++ {
+			e := &in[j]
+			if e.op == add && e.target == s.target && e.a.local != s.target && e.b.local != s.target {
+				inserts = append(inserts, j)
+				continue
+			}
+			if len(e.blocks) > 0 || touches(e, s.target) {
+				break
+			}
+			between = append(between, j)
 		}
-		elems := in[i+1 : j]
-		if len(elems) == 0 || (add == opObjectInsert && !distinctConstKeys(elems)) {
+		if len(inserts) == 0 {
 			out = append(out, s)
 			continue
 		}
-		folded := stmt{target: s.target, loc: s.loc}
-		konst := true
-		for _, e := range elems {
-			folded.args = append(folded.args, e.a)
-			konst = konst && e.a.local < 0
+		last := inserts[len(inserts)-1]
+		between = slices.DeleteFunc(between, func(j int) bool { return j > last })
+		if !movable(in, inserts, between) || (add == opObjectInsert && !distinctConstKeys(in, inserts)) {
+			out = append(out, s)
+			continue
+		}
+		folded := stmt{op: folds[s.op], target: s.target, loc: s.loc}
+		for _, k := range inserts {
+			folded.args = append(folded.args, in[k].a)
 			if add == opObjectInsert {
-				folded.args = append(folded.args, e.b)
-				konst = konst && e.b.local < 0
+				folded.args = append(folded.args, in[k].b)
 			}
 		}
-		switch add {
-		case opArrayAppend:
-			folded.op = opMakeArrayOf
-		case opSetAdd:
-			folded.op = opMakeSetOf
-		case opObjectInsert:
-			folded.op = opMakeObjectOf
-		}
-		if konst {
-			folded.a = operand{local: -1, konst: composite(&frame{}, &folded)}
+		for _, j := range between {
+			out = append(out, in[j])
 		}
 		out = append(out, folded)
-		i = j - 1
+		i = last
+		changed = true
 	}
-	return out
+	return out, changed
+}
+
+var (
+	adders = map[opcode]opcode{opMakeArray: opArrayAppend, opMakeSet: opSetAdd, opMakeObject: opObjectInsert}
+	folds  = map[opcode]opcode{opMakeArray: opMakeArrayOf, opMakeSet: opMakeSetOf, opMakeObject: opMakeObjectOf}
+)
+
+// movable reports whether the element operands of inserts keep their
+// values until the last insert: the folded statement reads them there.
+func movable(in []stmt, inserts, between []int) bool {
+	for _, k := range inserts {
+		for _, j := range between {
+			if j > k && (writes(&in[j], in[k].a.local) || writes(&in[j], in[k].b.local)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// touches reports whether a statement (without nested blocks) reads or
+// writes a local.
+func touches(s *stmt, local int) bool {
+	if s.a.local == local || s.b.local == local || writes(s, local) {
+		return true
+	}
+	for _, a := range s.args {
+		if a.local == local {
+			return true
+		}
+	}
+	return false
+}
+
+// writes reports whether a statement (without nested blocks) may write a
+// local: every statement that writes one names it as its target.
+func writes(s *stmt, local int) bool {
+	return local >= 0 && (s.target == local || (s.op == opScan && (s.key == local || s.value == local)))
+}
+
+// propagate replaces the operands of folded composites that read a local
+// holding a constant at that point with the constant, and makes a
+// composite of constants a constant.
+func propagate(in []stmt) []stmt {
+	known := map[int]*ast.Term{}
+	konst := func(o operand) operand {
+		if o.local >= 0 && known[o.local] != nil {
+			return operand{local: -1, konst: known[o.local]}
+		}
+		return o
+	}
+	for i := range in {
+		s := &in[i]
+		switch s.op {
+		case opMakeNumberRef:
+			known[s.target] = s.a.konst
+		case opMakeNumberInt:
+			known[s.target] = ast.InternedTerm(int(s.integer))
+		case opMakeNull:
+			known[s.target] = ast.InternedNullTerm
+		case opAssignVar:
+			if c := konst(s.a); c.local < 0 {
+				known[s.target] = c.konst
+			} else {
+				delete(known, s.target)
+			}
+		case opMakeArrayOf, opMakeSetOf, opMakeObjectOf:
+			isConst := true
+			for k, a := range s.args {
+				s.args[k] = konst(a)
+				isConst = isConst && s.args[k].local < 0
+			}
+			delete(known, s.target)
+			if isConst {
+				s.a = operand{local: -1, konst: composite(&frame{}, s)}
+				known[s.target] = s.a.konst
+			}
+		default:
+			delete(known, s.target)
+			if s.op == opScan {
+				delete(known, s.key)
+				delete(known, s.value)
+			}
+			if len(s.blocks) > 0 {
+				clear(known)
+			}
+		}
+	}
+	return in
+}
+
+func distinctConstKeys(in []stmt, inserts []int) bool {
+	var seen []ast.Value
+	for _, k := range inserts {
+		key := in[k].a
+		if key.local >= 0 {
+			return false
+		}
+		for _, v := range seen {
+			if v.Compare(key.konst.Value) == 0 {
+				return false
+			}
+		}
+		seen = append(seen, key.konst.Value)
+	}
+	return true
 }
 
 // unshare keeps a constant literal (fold) only where nothing in its
@@ -349,22 +466,6 @@ func walk(blocks [][]stmt, f func(*stmt)) {
 			walk(b[i].blocks, f)
 		}
 	}
-}
-
-func distinctConstKeys(inserts []stmt) bool {
-	seen := map[ast.Value]bool{}
-	for _, e := range inserts {
-		if e.a.local >= 0 {
-			return false
-		}
-		for k := range seen {
-			if k.Compare(e.a.konst.Value) == 0 {
-				return false
-			}
-		}
-		seen[e.a.konst.Value] = true
-	}
-	return true
 }
 
 // composite builds the value of an opMakeArrayOf, opMakeSetOf or
