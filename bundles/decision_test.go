@@ -2,13 +2,16 @@ package bundles_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	rtdebug "runtime/debug"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/palisade-dev/palisade/bundles"
+	"github.com/palisade-dev/palisade/internal/gctune"
 	"github.com/palisade-dev/palisade/policy"
 )
 
@@ -715,19 +718,33 @@ func typicalPod() obj {
 }
 
 // BenchmarkAdmissionDecision is one admission decision as the webhook
-// makes it (the default evaluator, irvm), input conversion included.
+// makes it (the default evaluator, irvm), input conversion included:
+// with the garbage collector as the serving commands set it
+// (internal/gctune) and with Go's default.
 func BenchmarkAdmissionDecision(b *testing.B) {
-	benchAdmission(b, benchEngine(b, bundles.EvaluatorIR))
+	eng := benchEngine(b, bundles.EvaluatorIR)
+	for _, gogc := range []int{gctune.Percent, 100} {
+		b.Run(fmt.Sprintf("gogc=%d", gogc), func(b *testing.B) {
+			defer rtdebug.SetGCPercent(rtdebug.SetGCPercent(gogc))
+			benchAdmission(b, eng)
+		})
+	}
 }
 
 // BenchmarkContinuousDecision is one continuous decision as the scanner
 // makes it.
 func BenchmarkContinuousDecision(b *testing.B) {
-	benchContinuous(b, benchEngine(b, bundles.EvaluatorIR))
+	eng := benchEngine(b, bundles.EvaluatorIR)
+	for _, gogc := range []int{gctune.Percent, 100} {
+		b.Run(fmt.Sprintf("gogc=%d", gogc), func(b *testing.B) {
+			defer rtdebug.SetGCPercent(rtdebug.SetGCPercent(gogc))
+			benchContinuous(b, eng)
+		})
+	}
 }
 
 // BenchmarkEvaluators compares the two evaluators on the same decisions
-// in one run.
+// in one run (Go's default GOGC).
 func BenchmarkEvaluators(b *testing.B) {
 	for _, ev := range []string{bundles.EvaluatorIR, bundles.EvaluatorTopdown} {
 		b.Run("admission/"+ev, func(b *testing.B) { benchAdmission(b, benchEngine(b, ev)) })

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/palisade-dev/palisade/internal/gctune"
 )
 
 func main() {
@@ -26,6 +28,9 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "duration per target and rate")
 	rates := flag.String("rates", "200,1000,2000", "arrival rates (requests/s)")
 	flag.Parse()
+	// Palisade and the floor are served from this process, with the
+	// garbage collector set as palisade admission sets it.
+	gc := gctune.Serve("/sys/fs/cgroup")
 	tmp, err := os.MkdirTemp("", "palisade-bench-")
 	if err != nil {
 		log.Fatal(err)
@@ -57,7 +62,7 @@ func main() {
 			time.Sleep(time.Second)
 		}
 	}
-	fmt.Printf("Admission load, %v per rate, %d CPUs, loader in a second process.\n\n", *dur, runtime.NumCPU())
+	fmt.Printf("Admission load, %v per rate, %d CPUs, loader in a second process; Palisade and the floor served with GOGC=%d (as palisade admission), OPA with its defaults.\n\n", *dur, runtime.NumCPU(), gc.Percent)
 	fmt.Println("Every Palisade and OPA answer is checked against the decision the bundle's engine makes in-process (the no-op floor allows everything and is not checked).")
 	fmt.Println()
 	fmt.Println("| target | rate (req/s) | p50 | p99 | max | errors | wrong decisions | achieved (req/s) |")

@@ -20,6 +20,7 @@ import (
 	"github.com/palisade-dev/palisade/admission"
 	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/internal/certpool"
+	"github.com/palisade-dev/palisade/internal/gctune"
 )
 
 type admissionFlags struct {
@@ -87,6 +88,7 @@ func runAdmission(ctx context.Context, cmd *cobra.Command, f admissionFlags) err
 	if err != nil {
 		return err
 	}
+	logGC(log, gctune.Serve("/sys/fs/cgroup"))
 	if (f.tlsCert == "") == !f.selfManaged {
 		return errors.New("set --tls-cert-file and --tls-key-file, or --self-managed-certs")
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/internal/certpool"
+	"github.com/palisade-dev/palisade/internal/gctune"
 	"github.com/palisade-dev/palisade/reconciler"
 	"github.com/palisade-dev/palisade/reconciler/gogit"
 )
@@ -110,6 +111,16 @@ func newLogger(w *os.File, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// logGC says how the garbage collector was set for serving decisions
+// (internal/gctune).
+func logGC(log *slog.Logger, s gctune.Settings) {
+	if s.FromEnv {
+		log.Info("garbage collector set by the environment", "gogc", s.Percent)
+		return
+	}
+	log.Info("garbage collector set for serving", "gogc", s.Percent, "memoryLimitBytes", s.MemoryLimit)
 }
 
 func readSecretFile(flag, name string) (string, error) {

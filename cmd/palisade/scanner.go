@@ -25,6 +25,7 @@ import (
 
 	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/internal/certpool"
+	"github.com/palisade-dev/palisade/internal/gctune"
 	"github.com/palisade-dev/palisade/policy"
 	"github.com/palisade-dev/palisade/scanner"
 )
@@ -120,6 +121,7 @@ func runScanner(ctx context.Context, cmd *cobra.Command, f scannerFlags) error {
 	if err != nil {
 		return err
 	}
+	logGC(log, gctune.Serve("/sys/fs/cgroup"))
 	if f.terminateBudget < 1 || f.maxReportResults < 1 {
 		return errors.New("--terminate-budget and --max-report-results must be at least 1")
 	}

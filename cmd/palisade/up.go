@@ -27,6 +27,7 @@ import (
 
 	"github.com/palisade-dev/palisade/admission"
 	"github.com/palisade-dev/palisade/bundles"
+	"github.com/palisade-dev/palisade/internal/gctune"
 	"github.com/palisade-dev/palisade/reconciler"
 	"github.com/palisade-dev/palisade/reconciler/gogit"
 	"github.com/palisade-dev/palisade/scanner"
@@ -88,6 +89,7 @@ func runUp(ctx context.Context, cmd *cobra.Command, dir string, f upFlags) error
 	if err != nil {
 		return err
 	}
+	logGC(log, gctune.Serve("/sys/fs/cgroup"))
 	// The cluster to enforce: validated here so that a typo fails at once.
 	repo, err := loadRepo(cmd, dir)
 	if err != nil {
