@@ -419,30 +419,44 @@ const imageCacheSize = 4096
 // (lib/images.info). A reference that does not parse is left out: Rego
 // parses it and finds it invalid.
 func (c *imageCache) facts(obj ast.Object) ast.Value {
-	out := ast.NewObject()
-	var walk func(v ast.Value)
-	walk = func(v ast.Value) {
-		switch v := v.(type) {
-		case ast.Object:
-			v.Foreach(func(k, child *ast.Term) {
-				ref, isString := child.Value.(ast.String)
-				if key, _ := k.Value.(ast.String); isString && key == "image" {
-					if img := c.get(string(ref)); img != nil {
-						out.Insert(child, img)
-					}
-					return
-				}
-				walk(child.Value)
-			})
-		case *ast.Array:
-			v.Foreach(func(child *ast.Term) { walk(child.Value) })
-		}
-	}
+	w := &imageWalker{cache: c, out: ast.NewObject()}
+	w.pair, w.elem = w.visitPair, w.visitElem // bound once per walk, not per object
 	if obj != nil {
-		walk(obj)
+		w.walk(obj)
 	}
-	return out
+	return w.out
 }
+
+// imageWalker finds the "image" keys of an object for imageCache.facts.
+type imageWalker struct {
+	cache *imageCache
+	out   ast.Object
+	pair  func(k, v *ast.Term)
+	elem  func(v *ast.Term)
+}
+
+func (w *imageWalker) walk(v ast.Value) {
+	switch v := v.(type) {
+	case ast.Object:
+		v.Foreach(w.pair)
+	case *ast.Array:
+		v.Foreach(w.elem)
+	}
+}
+
+func (w *imageWalker) visitPair(k, v *ast.Term) {
+	if ref, ok := v.Value.(ast.String); ok {
+		if key, _ := k.Value.(ast.String); key == "image" {
+			if img := w.cache.get(string(ref)); img != nil {
+				w.out.Insert(v, img)
+			}
+		}
+		return
+	}
+	w.walk(v.Value)
+}
+
+func (w *imageWalker) visitElem(v *ast.Term) { w.walk(v.Value) }
 
 func (c *imageCache) get(ref string) *ast.Term {
 	c.mu.RLock()

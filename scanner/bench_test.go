@@ -2,12 +2,15 @@ package scanner
 
 import (
 	"fmt"
+	"runtime/debug"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/palisade-dev/palisade/internal/gctune"
 )
 
 // benchPods is the size of BenchmarkScan's cluster.
@@ -107,11 +110,18 @@ func BenchmarkScan(b *testing.B) {
 	if ev.evaluated != benchPods || actions["terminate"] == 0 || actions["isolate"] == 0 || actions["log"] == 0 {
 		b.Fatalf("evaluated %d pods, actions %v: want %d with every action", ev.evaluated, actions, benchPods)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.evaluate(ctx, eng, now, true, all); err != nil {
-			b.Fatal(err)
-		}
+	// With the garbage collector as palisade scanner sets it
+	// (internal/gctune), and with Go's default.
+	for _, gogc := range []int{gctune.Percent, 100} {
+		b.Run(fmt.Sprintf("gogc=%d", gogc), func(b *testing.B) {
+			defer debug.SetGCPercent(debug.SetGCPercent(gogc))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.evaluate(ctx, eng, now, true, all); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(benchPods*b.N)/b.Elapsed().Seconds(), "pods/s")
+		})
 	}
-	b.ReportMetric(float64(benchPods*b.N)/b.Elapsed().Seconds(), "pods/s")
 }
