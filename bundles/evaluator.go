@@ -144,6 +144,8 @@ func (e *Engine) evaluate(ctx context.Context, en *entry, input ast.Value) (*ast
 	case (err == nil) != (werr == nil):
 		return nil, fmt.Errorf("evaluators disagree on %s: ir: %v (error %v), topdown: %v (error %v)", en.query, got, err, want, werr)
 	case err != nil:
+		// Both failed (their messages differ in form): no decision
+		// either way, and the caller fails closed.
 		return nil, err
 	case (got == nil) != (want == nil) || (got != nil && !got.Equal(want)):
 		return nil, fmt.Errorf("evaluators disagree on %s:\nir:      %v\ntopdown: %v\ninput: %v", en.query, got, want, input)

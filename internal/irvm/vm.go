@@ -870,11 +870,11 @@ func (m *machine) run(f *frame, stmts []stmt) (int, error) {
 		case opMakeNumberRef:
 			f.l[s.target] = s.a.konst
 		case opMakeArray:
-			f.l[s.target] = ast.NewTerm(ast.NewArrayWithCapacity(s.index))
+			f.l[s.target] = emptyArray
 		case opMakeObject:
-			f.l[s.target] = ast.NewTerm(ast.NewObject())
+			f.l[s.target] = emptyObject
 		case opMakeSet:
-			f.l[s.target] = ast.NewTerm(ast.NewSet())
+			f.l[s.target] = emptySet
 		case opEqual:
 			if ast.Compare(f.get(s.a).Value, f.get(s.b).Value) != 0 {
 				return 0, nil
@@ -905,21 +905,25 @@ func (m *machine) run(f *frame, stmts []stmt) (int, error) {
 			}
 		case opArrayAppend:
 			arr := f.l[s.target]
+			if arr == emptyArray {
+				f.l[s.target] = ast.NewTerm(ast.NewArray(f.get(s.a)))
+				break
+			}
 			a, ok := arr.Value.(*ast.Array)
 			if !ok {
 				return 0, fmt.Errorf("irvm: append to %s", ast.ValueName(arr.Value))
 			}
 			arr.Value = a.Append(f.get(s.a))
 		case opObjectInsert:
-			obj, ok := f.l[s.target].Value.(ast.Object)
-			if !ok {
-				return 0, fmt.Errorf("irvm: insert into %s", ast.ValueName(f.l[s.target].Value))
+			obj, err := m.ownObject(f, s.target)
+			if err != nil {
+				return 0, err
 			}
 			obj.Insert(f.get(s.a), f.get(s.b))
 		case opObjectInsertOnce:
-			obj, ok := f.l[s.target].Value.(ast.Object)
-			if !ok {
-				return 0, fmt.Errorf("irvm: insert into %s", ast.ValueName(f.l[s.target].Value))
+			obj, err := m.ownObject(f, s.target)
+			if err != nil {
+				return 0, err
 			}
 			k, v := f.get(s.a), f.get(s.b)
 			if old := obj.Get(k); old != nil && !old.Equal(v) {
@@ -938,6 +942,10 @@ func (m *machine) run(f *frame, stmts []stmt) (int, error) {
 			}
 			f.l[s.target] = ast.NewTerm(merged)
 		case opSetAdd:
+			if f.l[s.target] == emptySet {
+				f.l[s.target] = ast.NewTerm(ast.NewSet(f.get(s.a)))
+				break
+			}
 			set, ok := f.l[s.target].Value.(ast.Set)
 			if !ok {
 				return 0, fmt.Errorf("irvm: add to %s", ast.ValueName(f.l[s.target].Value))
@@ -966,6 +974,33 @@ func (m *machine) run(f *frame, stmts []stmt) (int, error) {
 		}
 	}
 	return ctlDone, nil
+}
+
+// Empty composites are shared until something is put in them: a
+// decision makes dozens of sets (partial rules, comprehensions) that stay
+// empty. The first append, add or insert replaces the local's shared
+// empty value with a new composite; the planner builds a composite in
+// the local it made it in, and nothing reads it before it is complete,
+// so no other local holds the shared value meanwhile.
+var (
+	emptyArray  = ast.NewTerm(ast.NewArray())
+	emptyObject = ast.NewTerm(ast.NewObject())
+	emptySet    = ast.NewTerm(ast.NewSet())
+)
+
+// ownObject returns the object in a local for an insert, replacing the
+// shared empty object with a new one.
+func (m *machine) ownObject(f *frame, local int) (ast.Object, error) {
+	if f.l[local] == emptyObject {
+		obj := ast.NewObject()
+		f.l[local] = ast.NewTerm(obj)
+		return obj, nil
+	}
+	obj, ok := f.l[local].Value.(ast.Object)
+	if !ok {
+		return nil, fmt.Errorf("irvm: insert into %s", ast.ValueName(f.l[local].Value))
+	}
+	return obj, nil
 }
 
 // scan runs the body for each element of an array, object or set (in
