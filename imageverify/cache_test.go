@@ -181,3 +181,38 @@ func TestInvalidReferenceIsAFact(t *testing.T) {
 		t.Error("an invalid reference reached the registry")
 	}
 }
+
+// Cached answers from the caches only: nothing before a Verify, the same
+// facts after it (by tag and by digest), nothing once the tag's
+// resolution expired, and never a registry request.
+func TestCachedAnswersFromTheCachesOnly(t *testing.T) {
+	f := newFixture(t)
+	host := ivt.StartRegistry(t)
+	ref, digest := ivt.PushRandomImage(t, host, "app", "v1")
+	digestRef := host + "/app@" + digest
+	signer := ivt.NewKeySigner(t, ivt.ECDSAP256)
+	ivt.SignImage(t, ref, signer)
+	a := keyAttestor(t, "release", signer)
+
+	if _, ok := f.v.Cached(ref, []*imageverify.Attestor{a}); ok {
+		t.Fatal("cached before any verification")
+	}
+	want := f.verify(t, ref, a)
+	requests := f.transport.n.Load()
+	for _, image := range []string{ref, digestRef} {
+		got, ok := f.v.Cached(image, []*imageverify.Attestor{a})
+		if !ok || got != want {
+			t.Errorf("Cached(%s) after Verify: %v, %v; want the verified facts", image, got, ok)
+		}
+	}
+	if _, ok := f.v.Cached(host+"/app:v2", []*imageverify.Attestor{a}); ok {
+		t.Error("a tag never resolved is cached")
+	}
+	f.clock.Add(time.Hour)
+	if _, ok := f.v.Cached(ref, []*imageverify.Attestor{a}); ok {
+		t.Error("cached after the tag's resolution expired")
+	}
+	if n := f.transport.n.Load(); n != requests {
+		t.Errorf("Cached made %d registry requests", n-requests)
+	}
+}

@@ -99,6 +99,15 @@ func (g *Gatherer) Gather(ctx context.Context, eng *bundles.Engine, wanted map[s
 				use = append(use, a)
 			}
 		}
+		// What the caches hold is read here; only misses go to the
+		// registry, side by side.
+		if f, ok := g.v.Cached(image, use); ok {
+			v := g.value(atts.withBroken(f, names))
+			mu.Lock()
+			out[image] = v
+			mu.Unlock()
+			continue
+		}
 		wg.Go(func() {
 			f := g.v.Verify(ctx, image, use, kc)
 			f = atts.withBroken(f, names)

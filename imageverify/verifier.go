@@ -183,6 +183,34 @@ func (v *Verifier) Verify(ctx context.Context, image string, attestors []*Attest
 	}
 }
 
+// Cached returns what Verify would, when the caches alone answer it (the
+// tag's resolution, if a tag, and the facts of the digest): no registry
+// call, no goroutine, no timer. Gatherers try it first, so a warm review
+// runs on the request's goroutine.
+func (v *Verifier) Cached(image string, attestors []*Attestor) (*ImageFacts, bool) {
+	start := time.Now()
+	ref, err := name.ParseReference(image, v.nameOpts...)
+	if err != nil {
+		return nil, false
+	}
+	now := v.o.Now()
+	var digest string
+	if d, ok := ref.(name.Digest); ok {
+		digest = d.DigestStr()
+	} else if r, ok := v.tags.get(ref.Name(), now); ok && r.err == nil {
+		digest = r.digest
+	} else {
+		return nil, false
+	}
+	f, ok := v.facts.get(factsKey(ref.Context(), digest, attestors), now)
+	if !ok {
+		return nil, false
+	}
+	v.m.cache.WithLabelValues(cacheFacts, resultHit).Inc()
+	v.m.duration.WithLabelValues(resultHit).Observe(time.Since(start).Seconds())
+	return f, true
+}
+
 // resolve returns the digest a tag points at, from the tag cache or the
 // registry.
 func (v *Verifier) resolve(ctx context.Context, sess *session, ref name.Reference) (string, error) {
