@@ -14,7 +14,7 @@ FUZZTIME  ?= 150000x
 # input: fewer inputs for about the same time.
 FUZZTIME_SLOW ?= 10000x
 # FuzzEvaluators decides each input four times with two evaluators.
-FUZZTIME_EVAL ?= 2000x
+FUZZTIME_EVAL ?= 1000x
 # The tests decide every admission, continuous and verification decision
 # with both evaluators, irvm and OPA's topdown, and fail on any
 # difference (bundles.EvaluatorCheck): the whole suite is a differential
