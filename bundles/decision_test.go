@@ -722,23 +722,21 @@ func typicalPod() obj {
 // with the garbage collector as the serving commands set it
 // (internal/gctune) and with Go's default.
 func BenchmarkAdmissionDecision(b *testing.B) {
-	eng := benchEngine(b, bundles.EvaluatorIR)
-	for _, gogc := range []int{gctune.Percent, 100} {
-		b.Run(fmt.Sprintf("gogc=%d", gogc), func(b *testing.B) {
-			defer rtdebug.SetGCPercent(rtdebug.SetGCPercent(gogc))
-			benchAdmission(b, eng)
-		})
-	}
+	withServingGC(b, benchEngine(b, bundles.EvaluatorIR), benchAdmission)
 }
 
 // BenchmarkContinuousDecision is one continuous decision as the scanner
 // makes it.
 func BenchmarkContinuousDecision(b *testing.B) {
-	eng := benchEngine(b, bundles.EvaluatorIR)
+	withServingGC(b, benchEngine(b, bundles.EvaluatorIR), benchContinuous)
+}
+
+// withServingGC runs bench at gctune's GOGC and at Go's default.
+func withServingGC(b *testing.B, eng *bundles.Engine, bench func(*testing.B, *bundles.Engine)) {
 	for _, gogc := range []int{gctune.Percent, 100} {
 		b.Run(fmt.Sprintf("gogc=%d", gogc), func(b *testing.B) {
 			defer rtdebug.SetGCPercent(rtdebug.SetGCPercent(gogc))
-			benchContinuous(b, eng)
+			bench(b, eng)
 		})
 	}
 }

@@ -174,31 +174,17 @@ func CompilePolicy(pol *ir.Policy) (*Program, error) {
 	if pol.Funcs != nil {
 		for i, f := range pol.Funcs.Funcs {
 			fn := p.funcs[i]
-			l.max = max(fn.ret, maxOf(fn.params), int(ir.Data))
-			for _, b := range f.Blocks {
-				stmts, err := l.block(b)
-				if err != nil {
-					return nil, fmt.Errorf("function %s: %w", f.Name, err)
-				}
-				fn.blocks = append(fn.blocks, stmts)
+			if err := l.body(fn, f.Blocks, max(fn.ret, maxOf(fn.params))); err != nil {
+				return nil, fmt.Errorf("function %s: %w", f.Name, err)
 			}
-			fn.nlocals = l.max + 1
-			unshare(fn.blocks)
 		}
 	}
 	if pol.Plans != nil {
 		for _, pl := range pol.Plans.Plans {
 			fn := &function{name: pl.Name, ret: -1, memo: -1}
-			l.max = int(ir.Data)
-			for _, b := range pl.Blocks {
-				stmts, err := l.block(b)
-				if err != nil {
-					return nil, fmt.Errorf("plan %s: %w", pl.Name, err)
-				}
-				fn.blocks = append(fn.blocks, stmts)
+			if err := l.body(fn, pl.Blocks, 0); err != nil {
+				return nil, fmt.Errorf("plan %s: %w", pl.Name, err)
 			}
-			fn.nlocals = l.max + 1
-			unshare(fn.blocks)
 			p.plans[pl.Name] = fn
 		}
 	}
@@ -217,6 +203,22 @@ type linker struct {
 	prog   *Program
 	byName map[string]*function
 	max    int // highest local seen in the function being linked
+}
+
+// body links the blocks of a function or plan whose highest parameter
+// or result local is maxLocal.
+func (l *linker) body(fn *function, blocks []*ir.Block, maxLocal int) error {
+	l.max = max(maxLocal, int(ir.Data))
+	for _, b := range blocks {
+		stmts, err := l.block(b)
+		if err != nil {
+			return err
+		}
+		fn.blocks = append(fn.blocks, stmts)
+	}
+	fn.nlocals = l.max + 1
+	unshare(fn.blocks)
+	return nil
 }
 
 func (l *linker) local(x ir.Local) int {
