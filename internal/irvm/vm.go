@@ -143,11 +143,11 @@ func Compile(planJSON []byte) (*Program, error) {
 	if err := json.Unmarshal(planJSON, &pol); err != nil {
 		return nil, fmt.Errorf("irvm: read plan: %w", err)
 	}
-	return CompilePolicy(&pol)
+	return link(&pol)
 }
 
-// CompilePolicy links a parsed plan into a Program.
-func CompilePolicy(pol *ir.Policy) (*Program, error) {
+// link turns a parsed plan into a Program.
+func link(pol *ir.Policy) (*Program, error) {
 	p := &Program{plans: map[string]*function{}}
 	if pol.Static != nil {
 		for _, s := range pol.Static.Strings {
@@ -638,15 +638,6 @@ func (l *linker) stmt(s ir.Stmt) (st stmt, err error) {
 		return st, fmt.Errorf("%w: statement %T", ErrUnsupported, s)
 	}
 	return st, err
-}
-
-// Plans lists the names of the program's entry points.
-func (p *Program) Plans() []string {
-	names := make([]string, 0, len(p.plans))
-	for n := range p.plans {
-		names = append(names, n)
-	}
-	return names
 }
 
 // Eval runs the plan named entrypoint (as the planner names it: the
