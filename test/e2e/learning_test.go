@@ -166,7 +166,9 @@ func TestLearningEndToEnd(t *testing.T) {
 
 	// A controller restart in the middle of learning loses nothing: the
 	// sensor keeps what the controller could not take and resends it.
-	before := behaviourCount(t, ctrl.URL, adminToken, "exec", "/app/busybox")
+	// The count is read once every batch of the learning runs is in:
+	// waitProfile only waited for the first behaviours.
+	before := settledCount(t, ctrl.URL, adminToken, "exec", "/app/busybox")
 	ctrl.Stop()
 	const downExecs = 5
 	for range downExecs {
@@ -523,6 +525,25 @@ func waitProfile(t *testing.T, url, token string, cond func(service.RulesetStatu
 		return false
 	})
 	return got
+}
+
+// settledCount is behaviourCount once it has stayed the same for five
+// of the sensor's send intervals (300 ms): every observation made so far
+// has arrived.
+func settledCount(t *testing.T, url, token, op, path string) uint64 {
+	t.Helper()
+	last, same := behaviourCount(t, url, token, op, path), 0
+	waitFor(t, 30*time.Second, "learning observations settle", func() bool {
+		time.Sleep(300 * time.Millisecond)
+		n := behaviourCount(t, url, token, op, path)
+		if n == last && n > 0 {
+			same++
+		} else {
+			last, same = n, 0
+		}
+		return same >= 5
+	})
+	return last
 }
 
 // behaviourCount is the count of one behaviour in shop_runtime's profile
