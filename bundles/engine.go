@@ -39,7 +39,7 @@ type Engine struct {
 	wanted     *entry // WantedQuery, when verifies
 	admission  *entry
 	continuous *entry
-	runtime    rego.PreparedEvalQuery // RuntimeQuery (runtime.go), always topdown
+	runtime    *entry // RuntimeQuery (runtime.go), always topdown
 	images     imageCache
 
 	mode    string   // the evaluator (evaluator.go)
@@ -59,9 +59,9 @@ func NewEngine(ctx context.Context, b *bundle.Bundle) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{revision: b.Manifest.Revision, bundle: b, schedules: facts.schedules(), attestors: facts.Attestors, mode: mode}
-	e.admission, e.continuous = newEntry(AdmissionQuery), newEntry(ContinuousQuery)
+	e.admission, e.continuous, e.runtime = newEntry(AdmissionQuery), newEntry(ContinuousQuery), newEntry(RuntimeQuery)
 	entries := []*entry{e.admission, e.continuous}
-	queries := map[string]*rego.PreparedEvalQuery{AdmissionQuery: &e.admission.pq, ContinuousQuery: &e.continuous.pq, RuntimeQuery: &e.runtime}
+	queries := map[string]*rego.PreparedEvalQuery{AdmissionQuery: &e.admission.pq, ContinuousQuery: &e.continuous.pq, RuntimeQuery: &e.runtime.pq}
 	if facts.verifies() {
 		e.verifies = true
 		e.wanted = newEntry(WantedQuery)

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
 )
 
 // RuntimeQuery is the node sensor's entry point: the decision on one
@@ -83,16 +82,12 @@ type RuntimeDecision struct {
 // Runtime evaluates data.palisade.runtime.decision for an event in a
 // container; a nil container is a host process, which no rule matches.
 func (e *Engine) Runtime(ctx context.Context, ev *RuntimeEvent, c *Container) (*RuntimeDecision, error) {
-	rs, err := e.runtime.Eval(ctx, rego.EvalParsedInput(RuntimeInput(ev, c)))
+	t, err := e.topdown(ctx, e.runtime, RuntimeInput(ev, c))
 	if err != nil {
-		return nil, fmt.Errorf("evaluate %s: %w", RuntimeQuery, err)
+		return nil, err
 	}
-	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
-		return nil, fmt.Errorf("evaluate %s: undefined decision", RuntimeQuery)
-	}
-	t, _ := rs[0].Expressions[0].Value.(*ast.Term)
 	if t == nil {
-		return nil, fmt.Errorf("evaluate %s: decision is not an object", RuntimeQuery)
+		return nil, fmt.Errorf("evaluate %s: undefined decision", RuntimeQuery)
 	}
 	out, _ := t.Value.(ast.Object)
 	if out == nil {
