@@ -54,7 +54,13 @@ func BenchmarkConsume(b *testing.B) {
 // batches of sensor.MaxBatch as the probe hands them over when the ring
 // is busy. ns/op is per event.
 func BenchmarkConsumeBatches(b *testing.B) {
-	a := newConsumeAgent(b)
+	feedBatches(b, newConsumeAgent(b), consumeEvents)
+}
+
+// feedBatches hands b.N events, cycling through events, to
+// a.ConsumeBatches in batches of sensor.MaxBatch, and returns once the
+// agent consumed them all.
+func feedBatches(b *testing.B, a *Agent, events []sensor.Event) {
 	ch := make(chan []sensor.Event, 16)
 	done := make(chan struct{})
 	go func() { defer close(done); a.ConsumeBatches(ch) }()
@@ -62,7 +68,7 @@ func BenchmarkConsumeBatches(b *testing.B) {
 	for i := 0; i < b.N; {
 		batch := make([]sensor.Event, 0, sensor.MaxBatch)
 		for ; i < b.N && len(batch) < sensor.MaxBatch; i++ {
-			batch = append(batch, consumeEvents[i%len(consumeEvents)])
+			batch = append(batch, events[i%len(events)])
 		}
 		ch <- batch
 	}
@@ -98,20 +104,7 @@ spec:
 		Alerts: io.Discard, Events: &lines})
 	a.rules.Store(c)
 	startAbc(a)
-	events := consumeEvents[:3] // the file events
-	ch := make(chan []sensor.Event, 16)
-	done := make(chan struct{})
-	go func() { defer close(done); a.ConsumeBatches(ch) }()
-	b.ResetTimer()
-	for i := 0; i < b.N; {
-		batch := make([]sensor.Event, 0, sensor.MaxBatch)
-		for ; i < b.N && len(batch) < sensor.MaxBatch; i++ {
-			batch = append(batch, events[i%len(events)])
-		}
-		ch <- batch
-	}
-	close(ch)
-	<-done
+	feedBatches(b, a, consumeEvents[:3]) // the file events
 	if lines != countWriter(b.N) {
 		b.Fatalf("%d lines for %d events", lines, b.N)
 	}
