@@ -3,16 +3,10 @@ package deploy_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -38,6 +32,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/palisade-dev/palisade/admission"
 	"github.com/palisade-dev/palisade/learning"
 	"github.com/palisade-dev/palisade/test/cluster"
 )
@@ -442,8 +437,8 @@ func TestLearningRelease(t *testing.T) {
 // controllerAsChart runs `palisade controller` (bin) with the controller
 // container's arguments from objs, as the kubelet would run it: the files
 // the flags name under /etc/palisade and /var/lib/palisade-learning exist
-// under a temporary root (Secrets: a self-signed certificate for the TLS
-// and CA keys, a placeholder for the others), the policy repository is a
+// under a temporary root (Secrets: a local CA and a serving certificate
+// it issued for the TLS and CA keys, a placeholder for the others), the policy repository is a
 // local copy of policies-example, it listens on loopback, and its
 // --kubeconfig impersonates its ServiceAccount, with the groups its
 // mounted token would carry. The clone is new on every run (an emptyDir),
@@ -452,7 +447,10 @@ func TestLearningRelease(t *testing.T) {
 func controllerAsChart(t *testing.T, c *cluster.Cluster, bin, root string, objs []*unstructured.Unstructured) (string, []byte, func()) {
 	t.Helper()
 	d, _, _ := learningObjects(t, objs)
-	certPEM, keyPEM := selfSignedCert(t)
+	certPEM, keyPEM, caPEM, err := admission.LocalCertificatePEM(nil, []net.IP{net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	port := freePort(t)
 	repo := filepath.Join(root, "repo")
 	if _, err := os.Stat(repo); err != nil {
@@ -473,8 +471,10 @@ func controllerAsChart(t *testing.T, c *cluster.Cluster, bin, root string, objs 
 		case strings.HasPrefix(value, "/etc/palisade/"):
 			content := []byte("secret-" + path.Base(value) + "\n")
 			switch path.Base(value) {
-			case "tls.crt", "ca.crt":
+			case "tls.crt":
 				content = certPEM
+			case "ca.crt":
+				content = caPEM
 			case "tls.key":
 				content = keyPEM
 			}
@@ -508,7 +508,7 @@ func controllerAsChart(t *testing.T, c *cluster.Cluster, bin, root string, objs 
 
 	base := "https://127.0.0.1:" + port
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
+	pool.AppendCertsFromPEM(caPEM)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 2 * time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -521,7 +521,7 @@ func controllerAsChart(t *testing.T, c *cluster.Cluster, bin, root string, objs 
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base, certPEM, stop
+				return base, caPEM, stop
 			}
 		}
 		if time.Now().After(deadline) {
@@ -677,36 +677,6 @@ func policyRepo(t *testing.T, dir string) string {
 		}
 	}
 	return dir
-}
-
-// selfSignedCert returns a certificate for 127.0.0.1 that is its own CA,
-// and its key, in PEM.
-func selfSignedCert(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "palisade-controller"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:             time.Now().Add(-time.Minute),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
 
 func freePort(t *testing.T) string {
