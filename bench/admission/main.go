@@ -4,17 +4,21 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/palisade-dev/palisade/bench/internal/cpustat"
 	"github.com/palisade-dev/palisade/internal/gctune"
 )
 
@@ -27,6 +31,7 @@ func main() {
 	cluster := flag.String("cluster", "prod", "cluster")
 	dur := flag.Duration("duration", 10*time.Second, "duration per target and rate")
 	rates := flag.String("rates", "200,1000,2000", "arrival rates (requests/s)")
+	rounds := flag.Int("rounds", 3, "rounds of Palisade and the floor, interleaved")
 	flag.Parse()
 	// Palisade and the floor are served from this process, with the
 	// garbage collector set as palisade admission sets it.
@@ -49,38 +54,86 @@ func main() {
 		}
 		rs = append(rs, r)
 	}
-	results := map[string]map[int]result{}
-	for _, t := range ts.list {
-		results[t.name] = map[int]result{}
+	// Palisade and the floor take turns at each rate, round after round,
+	// so that what the machine does meanwhile (here: a VM whose vCPUs
+	// wait for the host, counted as steal time) falls on both alike. OPA
+	// runs once per rate at the end: above its capacity it leaves a
+	// backlog that would spill into the next run.
+	results := map[string]map[int][]result{}
+	run := func(t target, r int) {
+		res, err := load(t, ts, r, *dur)
+		if err != nil {
+			log.Fatalf("%s at %d/s: %v", t.name, r, err)
+		}
+		if results[t.name] == nil {
+			results[t.name] = map[int][]result{}
+		}
+		results[t.name][r] = append(results[t.name][r], res)
+		fmt.Fprintf(os.Stderr, "%s %d/s: p99 %v, steal %.0f%%\n", t.name, r, res.P99, res.Steal)
+		time.Sleep(time.Second)
+	}
+	for range *rounds {
 		for _, r := range rs {
-			res, err := load(t, ts, r, *dur)
-			if err != nil {
-				log.Fatalf("%s at %d/s: %v", t.name, r, err)
+			for _, t := range ts.list {
+				if t.name != "opa" {
+					run(t, r)
+				}
 			}
-			results[t.name][r] = res
-			fmt.Fprintf(os.Stderr, "%s %d/s: p99 %v\n", t.name, r, res.P99)
-			time.Sleep(time.Second)
 		}
 	}
-	fmt.Printf("Admission load, %v per rate, %d CPUs, loader in a second process; Palisade and the floor served with GOGC=%d (as palisade admission), OPA with its defaults.\n\n", *dur, runtime.NumCPU(), gc.Percent)
-	fmt.Println("Every Palisade and OPA answer is checked against the decision the bundle's engine makes in-process (the no-op floor allows everything and is not checked).")
-	fmt.Println()
-	fmt.Println("| target | rate (req/s) | p50 | p99 | max | errors | wrong decisions | achieved (req/s) |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
-	for _, t := range ts.list {
-		for _, r := range rs {
-			x := results[t.name][r]
-			wrong := fmt.Sprint(x.Wrong)
-			if t.name == "noop" {
-				wrong = "n/a"
-			}
-			fmt.Printf("| %s | %d | %v | %v | %v | %d / %d | %s | %.0f |\n", t.name, r, ms(x.P50), ms(x.P99), ms(x.Max), x.Errors, x.Sent, wrong, x.Achieved)
-		}
-	}
-	fmt.Println("\n| rate (req/s) | Palisade p99 / no-op p99 |\n|---:|---:|")
 	for _, r := range rs {
-		p, n := results["palisade"][r].P99, results["noop"][r].P99
-		fmt.Printf("| %d | %.2f |\n", r, float64(p)/float64(max(n, 1)))
+		for _, t := range ts.list {
+			if t.name == "opa" {
+				run(t, r)
+			}
+		}
+	}
+	report(os.Stdout, ts.list, rs, results, *dur, gc.Percent)
+}
+
+// report prints the results: each target and rate as the median round
+// (by p99) with the range of p99 over rounds, then Palisade's p99 over
+// the floor's round by round.
+func report(w io.Writer, list []target, rs []int, results map[string]map[int][]result, dur time.Duration, gogc int) {
+	fmt.Fprintf(w, "Admission load, %v per run, %d CPUs, loader in a second process; Palisade and the floor served with GOGC=%d (as palisade admission), OPA with its defaults.\n\n", dur, runtime.NumCPU(), gogc)
+	fmt.Fprintln(w, "Every Palisade and OPA answer is checked against the decision the bundle's engine makes in-process (the no-op floor allows everything and is not checked).")
+	fmt.Fprintln(w, "Each row is the median round by p99; `p99 over rounds` gives every round. Steal is the CPU time the hypervisor took from this VM during the run (/proc/stat).")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| target | rate (req/s) | p50 | p99 | p99 over rounds | max | errors | wrong decisions | achieved (req/s) | loader lag p99 | steal |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+	for _, t := range list {
+		for _, r := range rs {
+			runs := results[t.name][r]
+			byP99 := slices.Clone(runs)
+			slices.SortFunc(byP99, func(a, b result) int { return cmp.Compare(a.P99, b.P99) })
+			x := byP99[len(byP99)/2]
+			var p99s []string
+			errs, sent, wrong := 0, 0, 0
+			for _, run := range runs {
+				p99s = append(p99s, ms(run.P99))
+				errs, sent, wrong = errs+run.Errors, sent+run.Sent, wrong+run.Wrong
+			}
+			wrongs := fmt.Sprint(wrong)
+			if t.name == "noop" {
+				wrongs = "n/a"
+			}
+			fmt.Fprintf(w, "| %s | %d | %v | %v | %s | %v | %d / %d | %s | %.0f | %v | %.0f%% |\n", t.name, r, ms(x.P50), ms(x.P99),
+				strings.Join(p99s, ", "), ms(x.Max), errs, sent, wrongs, x.Achieved, ms(x.LagP99), x.Steal)
+		}
+	}
+	fmt.Fprintln(w, "\n| rate (req/s) | Palisade p99 / no-op p99, each round | median |\n|---:|---|---:|")
+	for _, r := range rs {
+		var ratios []float64
+		var text []string
+		for i, p := range results["palisade"][r] {
+			if i < len(results["noop"][r]) {
+				ratio := float64(p.P99) / float64(max(results["noop"][r][i].P99, 1))
+				ratios = append(ratios, ratio)
+				text = append(text, fmt.Sprintf("%.2f", ratio))
+			}
+		}
+		slices.Sort(ratios)
+		fmt.Fprintf(w, "| %d | %s | %.2f |\n", r, strings.Join(text, ", "), ratios[len(ratios)/2])
 	}
 }
 
@@ -96,10 +149,14 @@ func load(t target, ts *targets, rate int, dur time.Duration) (result, error) {
 	cmd := exec.Command(self, "load", "-url", t.url, "-ca", ts.caFile, "-rate", strconv.Itoa(rate),
 		"-duration", dur.String(), "-opa="+strconv.FormatBool(t.opa), "-check="+strconv.FormatBool(t.name != "noop"), "-bundle", ts.bundleFile)
 	cmd.Stderr = os.Stderr
+	before := cpustat.Read()
 	out, err := cmd.Output()
 	if err != nil {
 		return result{}, err
 	}
+	after := cpustat.Read()
 	var r result
-	return r, json.Unmarshal(out, &r)
+	err = json.Unmarshal(out, &r)
+	r.Steal = before.StealPercent(after)
+	return r, err
 }
