@@ -2,11 +2,17 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/sensor"
@@ -36,13 +42,24 @@ var scenarioNames = [scenarios]string{"no sensor", "loaded, unwatched", "sensor"
 
 // loopStats is one loop body under one scenario, over all rounds.
 type loopStats struct {
-	perIter           []time.Duration // one per round
+	perIter []time.Duration // wall time, one per round
+	// cpuPerIter is the CPU time an iteration cost, one per round: the
+	// container's (its cgroup's usage, where the sensor's BPF programs
+	// run too, in the context of the process they trace) plus this
+	// process's (the sensor's user-space side: reading the ring buffer,
+	// deciding). Unlike wall time it does not count the time the
+	// hypervisor takes from a VM's vCPUs (steal), which on the machine
+	// this was written on swings the wall time of identical rounds by 2×.
+	cpuPerIter        []time.Duration
+	sensorCPUPerIter  []time.Duration // the second part of cpuPerIter alone
 	events, unmatched uint64          // events seen while the loop ran; events no rule matched
 	iterations        int
 }
 
-func (s *loopStats) median() time.Duration {
-	d := slices.Clone(s.perIter)
+func (s *loopStats) median() time.Duration { return median(s.perIter) }
+
+func median(x []time.Duration) time.Duration {
+	d := slices.Clone(x)
 	slices.Sort(d)
 	return d[len(d)/2]
 }
@@ -67,20 +84,23 @@ func consume(p *sensor.Probe, ds *deciders) *consumer {
 	c := &consumer{ds: ds, done: make(chan struct{}), sample: map[bundles.RuntimeEvent]bool{}}
 	go func() {
 		defer close(c.done)
-		for ev := range p.Events() {
-			c.events.Add(1)
+		// Batches, as palisade sensor's agent reads them.
+		for batch := range p.Batches() {
+			c.events.Add(uint64(len(batch)))
 			if c.ds == nil {
 				continue
 			}
-			re := runtimeEvent(&ev)
-			if len(c.ds.matcher.Match(&re, benchContainer).Matches) == 0 {
-				c.unmatched.Add(1)
+			for i := range batch {
+				re := runtimeEvent(&batch[i])
+				if len(c.ds.matcher.Match(&re, benchContainer).Matches) == 0 {
+					c.unmatched.Add(1)
+				}
+				c.mu.Lock()
+				if len(c.sample) < sampleSize {
+					c.sample[re] = true
+				}
+				c.mu.Unlock()
 			}
-			c.mu.Lock()
-			if len(c.sample) < sampleSize {
-				c.sample[re] = true
-			}
-			c.mu.Unlock()
 		}
 	}()
 	return c
@@ -103,24 +123,76 @@ func (c *consumer) settle() uint64 {
 	return last
 }
 
-// timeLoop runs n iterations of body in one runc exec and returns its
-// wall time.
-func timeLoop(tb testing.TB, c *runtime.Container, n int, body string) time.Duration {
+// cost is what one loop run took: wall time, the container's CPU time
+// and this process's CPU time.
+type cost struct{ wall, container, self time.Duration }
+
+func (c cost) minus(o cost) cost {
+	return cost{c.wall - o.wall, c.container - o.container, c.self - o.self}
+}
+
+// timeLoop runs n iterations of body in one runc exec and returns its cost.
+func timeLoop(tb testing.TB, c *runtime.Container, n int, body string) cost {
 	script := fmt.Sprintf("i=0; while [ $i -lt %d ]; do %s; i=$((i+1)); done", n, body)
+	cg0, self0 := cgroupCPU(tb, c.CgroupPath()), selfCPU(tb)
 	start := time.Now()
 	if _, errOut, code := c.Exec(tb, "sh", "-c", script); code != 0 {
 		tb.Fatalf("loop %q: exit %d: %s", body, code, errOut)
 	}
-	return time.Since(start)
+	wall := time.Since(start)
+	return cost{wall, cgroupCPU(tb, c.CgroupPath()) - cg0, selfCPU(tb) - self0}
 }
 
-// perIteration is the loop's time per iteration without runc exec's own
-// cost (tens of milliseconds, and the same in every scenario): an empty
-// loop's time, taken just before in the same state, is subtracted.
-func perIteration(tb testing.TB, c *runtime.Container, n int, body string) time.Duration {
+// measure runs the loop and records its cost per iteration without runc
+// exec's own cost (tens of milliseconds, and the same in every scenario):
+// an empty loop's cost, taken just before in the same state, is subtracted.
+func (s *loopStats) measure(tb testing.TB, c *runtime.Container, n int, body string) {
 	empty := timeLoop(tb, c, 0, body)
-	full := timeLoop(tb, c, n, body)
-	return (full - empty) / time.Duration(n)
+	d := timeLoop(tb, c, n, body).minus(empty)
+	per := func(x time.Duration) time.Duration { return x / time.Duration(n) }
+	s.perIter = append(s.perIter, per(d.wall))
+	s.cpuPerIter = append(s.cpuPerIter, per(d.container+d.self))
+	s.sensorCPUPerIter = append(s.sensorCPUPerIter, per(d.self))
+}
+
+// cgroupCPU is the CPU time used so far by the processes of the cgroup at
+// path (relative to a hierarchy's root): cgroup v2's cpu.stat usage_usec
+// (at /sys/fs/cgroup or, on a hybrid host, /sys/fs/cgroup/unified), else
+// v1's cpuacct.usage.
+func cgroupCPU(tb testing.TB, path string) time.Duration {
+	for _, root := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		raw, err := os.ReadFile(filepath.Join(root, path, "cpu.stat"))
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(raw)) {
+			if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+				n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				if err != nil {
+					tb.Fatalf("cpu.stat of %s: %v", path, err)
+				}
+				return time.Duration(n) * time.Microsecond
+			}
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/cpuacct", path, "cpuacct.usage"))
+	if err != nil {
+		tb.Fatalf("no CPU accounting for cgroup %s: %v", path, err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+	if err != nil {
+		tb.Fatalf("cpuacct.usage of %s: %v", path, err)
+	}
+	return time.Duration(n)
+}
+
+// selfCPU is this process's CPU time so far, user and system.
+func selfCPU(tb testing.TB) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // loops runs the spawn and open loops under every scenario, in rounds;
@@ -133,8 +205,8 @@ func loops(tb testing.TB, cfg config, ds *deciders) (spawn, open [scenarios]loop
 		for k := range scenarios {
 			s := (r + k) % scenarios
 			if s == noSensor {
-				spawn[s].perIter = append(spawn[s].perIter, perIteration(tb, c, cfg.Spawns, spawnBody))
-				open[s].perIter = append(open[s].perIter, perIteration(tb, c, cfg.Opens, openBody))
+				spawn[s].measure(tb, c, cfg.Spawns, spawnBody)
+				open[s].measure(tb, c, cfg.Opens, openBody)
 				continue
 			}
 			p, err := sensor.Load(sensor.Options{})
@@ -159,7 +231,7 @@ func loops(tb testing.TB, cfg config, ds *deciders) (spawn, open [scenarios]loop
 				body string
 			}{{&spawn[s], cfg.Spawns, spawnBody}, {&open[s], cfg.Opens, openBody}} {
 				before, unmatched := con.settle(), con.unmatched.Load()
-				l.st.perIter = append(l.st.perIter, perIteration(tb, c, l.n, l.body))
+				l.st.measure(tb, c, l.n, l.body)
 				l.st.events += con.settle() - before
 				l.st.unmatched += con.unmatched.Load() - unmatched
 				l.st.iterations += l.n

@@ -28,9 +28,14 @@ func TestShortRun(t *testing.T) {
 	}
 	for s := range scenarios {
 		for _, st := range []loopStats{rep.spawn[s], rep.open[s]} {
-			if len(st.perIter) != cfg.Rounds {
-				t.Errorf("%s: %d rounds measured, want %d", scenarioNames[s], len(st.perIter), cfg.Rounds)
+			if len(st.perIter) != cfg.Rounds || len(st.cpuPerIter) != cfg.Rounds {
+				t.Errorf("%s: %d rounds of wall time and %d of CPU time measured, want %d", scenarioNames[s], len(st.perIter), len(st.cpuPerIter), cfg.Rounds)
 			}
+		}
+		// A fork and an exec cost the container CPU time: zero would mean
+		// the cgroup's accounting was not read.
+		if c := rep.spawn[s].cpuPerIter; len(c) > 0 && c[0] <= 0 {
+			t.Errorf("%s: spawn loop CPU per iteration %v, want > 0", scenarioNames[s], c[0])
 		}
 		if s == noSensor {
 			continue
