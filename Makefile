@@ -93,8 +93,9 @@ bench:
 	$(GO) test ./test/e2e -run '^$$' -bench PushToClient -benchtime 1x
 
 # Admission load benchmark (bench/admission): Palisade, a no-op webhook
-# and opa run --server at 200, 1000 and 2000 req/s. Short by default;
-# the full run is `make bench-admission BENCH_DURATION=10s`.
+# and opa run --server at 200, 1000 and 2000 req/s, Palisade and the
+# no-op taking turns for 3 rounds. Short by default (about a minute);
+# the full run is `make bench-admission BENCH_DURATION=5s` (about 3).
 BENCH_DURATION ?= 2s
 bench-admission:
 	$(GO) run ./bench/admission -duration $(BENCH_DURATION)
