@@ -47,9 +47,11 @@ type loopStats struct {
 	// container's (its cgroup's usage, where the sensor's BPF programs
 	// run too, in the context of the process they trace) plus this
 	// process's (the sensor's user-space side: reading the ring buffer,
-	// deciding). Unlike wall time it does not count the time the
-	// hypervisor takes from a VM's vCPUs (steal), which on the machine
-	// this was written on swings the wall time of identical rounds by 2×.
+	// deciding), which wall time leaves out when it runs on another CPU.
+	// It is not a shield against a VM's steal: this machine's kernel
+	// charges the time the hypervisor takes from a vCPU to the task that
+	// was running, so CPU time swings with steal as wall time does (1.2 to
+	// 4.8 ms per spawn between identical rounds at 29% steal).
 	cpuPerIter        []time.Duration
 	sensorCPUPerIter  []time.Duration // the second part of cpuPerIter alone
 	events, unmatched uint64          // events seen while the loop ran; events no rule matched
