@@ -913,14 +913,7 @@ func BenchmarkNewEngine(b *testing.B) {
 	for _, ev := range []string{bundles.EvaluatorIR, bundles.EvaluatorCheck} {
 		b.Run(ev, func(b *testing.B) {
 			b.Setenv(bundles.EvaluatorEnv, ev)
-			repo, err := policy.LoadDir(examplesDir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			bdl, err := bundles.Build(repo, "prod", "bench")
-			if err != nil {
-				b.Fatal(err)
-			}
+			bdl := prodBundle(b, "bench", "")
 			for b.Loop() {
 				if _, err := bundles.NewEngine(context.Background(), bdl); err != nil {
 					b.Fatal(err)
