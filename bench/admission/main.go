@@ -33,6 +33,9 @@ func main() {
 	rates := flag.String("rates", "200,1000,2000", "arrival rates (requests/s)")
 	rounds := flag.Int("rounds", 3, "rounds of Palisade and the floor, interleaved")
 	flag.Parse()
+	if *rounds <= 0 || *dur <= 0 {
+		log.Fatalf("-rounds (%d) and -duration (%v) must be positive", *rounds, *dur)
+	}
 	// Palisade and the floor are served from this process, with the
 	// garbage collector set as palisade admission sets it.
 	gc := gctune.Serve("/sys/fs/cgroup")
