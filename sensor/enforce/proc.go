@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/palisade-dev/palisade/sensor"
 )
@@ -57,6 +58,28 @@ func cgroupID(mount, proc string) uint64 {
 	return 0
 }
 
+// syscallSettle bounds how long readSyscall waits for a thread to be
+// seen blocked.
+const syscallSettle = 20 * time.Millisecond
+
+// readSyscall reads /proc/<tid>/syscall. The kernel answers "running"
+// until the thread has left the CPU, and a thread that raised a
+// permission event may not have, yet, when the event is read (on a VM a
+// vCPU can be held by the host just then): the read is retried until the
+// thread is seen blocked in its open, which waits for our answer, or
+// until settle has passed. Without the retry the open's flags were
+// unknown in 1 CI run of 5.
+func readSyscall(proc string, settle time.Duration) ([]byte, error) {
+	deadline := time.Now().Add(settle)
+	for pause := 20 * time.Microsecond; ; pause *= 2 {
+		b, err := os.ReadFile(proc + "/syscall")
+		if err != nil || !bytes.HasPrefix(b, []byte("running")) || time.Now().After(deadline) {
+			return b, err
+		}
+		time.Sleep(pause)
+	}
+}
+
 // openWrites reports whether the open a thread is blocked in asks for
 // write access; see openFlags.
 func openWrites(proc string) (write, known bool) {
@@ -72,7 +95,7 @@ func openWrites(proc string) (write, known bool) {
 // as O_RDONLY: without that, every exec in a container with file blocks
 // would be asked as a write of its program.
 func openFlags(proc string) (flags uint64, known bool) {
-	b, err := os.ReadFile(proc + "/syscall")
+	b, err := readSyscall(proc, syscallSettle)
 	if err != nil {
 		return 0, false
 	}
