@@ -50,6 +50,8 @@ test-policies: build
 fuzz:
 	$(GO) test ./policy -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 	$(GO) test ./admission -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME_SLOW) -fuzzminimizetime 1s
+	$(GO) test ./admission -run '^$$' -fuzz '^FuzzDecodeReview$$' -fuzztime $(FUZZTIME_SLOW) -fuzzminimizetime 1s
+	$(GO) test ./internal/jsonast -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 	$(GO) test ./imageverify -run '^$$' -fuzz '^FuzzLayer$$' -fuzztime $(FUZZTIME_SLOW) -fuzzminimizetime 1s
 	$(GO) test ./sensor/match -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME_SLOW) -fuzzminimizetime 1s
 	$(GO) test ./bundles -run '^$$' -fuzz '^FuzzEvaluators$$' -fuzztime $(FUZZTIME_EVAL) -fuzzminimizetime 1s

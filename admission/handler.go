@@ -183,7 +183,7 @@ func (h *Handler) decide(ctx context.Context, req *bundles.Request) (*admissionv
 	}
 	facts := bundles.Facts{Now: h.opts.Now(), NamespaceLabels: h.namespaceLabels(req.Namespace)}
 	d, err := eng.AdmissionVerified(ctx, req, facts, bundles.Verification{
-		Gatherer: h.opts.Images, Namespace: req.Namespace, PullSecrets: PullSecrets(req.Object),
+		Gatherer: h.opts.Images, Namespace: req.Namespace, PullSecrets: PullSecrets(req.ObjectValue),
 	})
 	if err != nil {
 		h.log.Error("admission evaluation failed", keyUID, req.UID, keyRevision, eng.Revision(), keyError, err.Error())

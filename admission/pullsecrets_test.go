@@ -3,6 +3,8 @@ package admission
 import (
 	"slices"
 	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 func TestPullSecrets(t *testing.T) {
@@ -21,7 +23,11 @@ func TestPullSecrets(t *testing.T) {
 		{"pod without secrets", map[string]any{"kind": "Pod", "spec": map[string]any{}}, nil},
 		{"malformed", map[string]any{"kind": "Deployment", "spec": "x"}, nil},
 	} {
-		if got := PullSecrets(tc.obj); !slices.Equal(got, tc.want) {
+		obj, err := ast.InterfaceToValue(tc.obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := PullSecrets(obj); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}

@@ -1,12 +1,11 @@
 package admission
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -15,7 +14,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/valyala/fastjson"
+
 	"github.com/palisade-dev/palisade/bundles"
+	"github.com/palisade-dev/palisade/internal/jsonast"
 	"github.com/palisade-dev/palisade/policy"
 )
 
@@ -53,67 +56,180 @@ type review struct {
 
 // decodeReview decodes and checks an admission.k8s.io/v1 AdmissionReview.
 // Its errors are messages for the sender.
+//
+// The review is parsed once (internal/jsonast) and its objects become AST
+// values directly, the input Rego reads, without a map in between. Only
+// the fields Palisade reads are decoded, and their types checked; field
+// names are matched exactly, as the API server writes them and as
+// Kubernetes' own decoders (sigs.k8s.io/json) read them.
 func decodeReview(body []byte) (*review, error) {
-	var rv admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &rv); err != nil {
+	doc, err := jsonast.Parse(body)
+	if err != nil {
 		return nil, fmt.Errorf("malformed AdmissionReview: %w", err)
 	}
-	want := admissionv1.SchemeGroupVersion.String()
-	if rv.APIVersion != want || rv.Kind != "AdmissionReview" {
-		return nil, fmt.Errorf("expected apiVersion %s, kind AdmissionReview; got apiVersion %q, kind %q", want, rv.APIVersion, rv.Kind)
+	defer doc.Release()
+	var (
+		rv      review
+		request *fastjson.Value
+		errs    fields
+	)
+	errs.object(doc.Root(), "AdmissionReview", func(key string, v *fastjson.Value) {
+		switch key {
+		case "apiVersion":
+			rv.typeMeta.APIVersion = errs.str(v, key)
+		case "kind":
+			rv.typeMeta.Kind = errs.str(v, key)
+		case "request":
+			request = v
+		}
+	})
+	if errs.err != nil {
+		return nil, errs.err
 	}
-	r := rv.Request
-	if r == nil {
+	want := admissionv1.SchemeGroupVersion.String()
+	if rv.typeMeta.APIVersion != want || rv.typeMeta.Kind != "AdmissionReview" {
+		return nil, fmt.Errorf("expected apiVersion %s, kind AdmissionReview; got apiVersion %q, kind %q", want, rv.typeMeta.APIVersion, rv.typeMeta.Kind)
+	}
+	if request == nil || request.Type() == fastjson.TypeNull {
 		return nil, errors.New("AdmissionReview has no request")
+	}
+	r := &bundles.Request{}
+	var object, oldObject *fastjson.Value
+	errs.object(request, "request", func(key string, v *fastjson.Value) {
+		path := "request." + key
+		switch key {
+		case "uid":
+			r.UID = errs.str(v, path)
+		case "kind":
+			errs.object(v, path, func(key string, v *fastjson.Value) {
+				switch key {
+				case "group":
+					r.Kind.Group = errs.str(v, path+".group")
+				case "version":
+					r.Kind.Version = errs.str(v, path+".version")
+				case "kind":
+					r.Kind.Kind = errs.str(v, path+".kind")
+				}
+			})
+		case "namespace":
+			r.Namespace = errs.str(v, path)
+		case "name":
+			r.Name = errs.str(v, path)
+		case "operation":
+			r.Operation = errs.str(v, path)
+		case "subResource":
+			r.SubResource = errs.str(v, path)
+		case "userInfo":
+			errs.object(v, path, func(key string, v *fastjson.Value) {
+				switch key {
+				case "username":
+					r.UserInfo.Username = errs.str(v, path+".username")
+				case "groups":
+					r.UserInfo.Groups = errs.strs(v, path+".groups")
+				}
+			})
+		case "dryRun":
+			rv.dryRun = errs.boolean(v, path)
+		case "object":
+			object = v
+		case "oldObject":
+			oldObject = v
+		}
+	})
+	if errs.err != nil {
+		return nil, errs.err
 	}
 	if r.UID == "" {
 		return nil, errors.New("AdmissionReview request has no uid")
 	}
-	obj, err := decodeObject("object", r.Object.Raw)
-	if err != nil {
+	if r.ObjectValue, err = objectValue(doc, "object", object); err != nil {
 		return nil, err
 	}
-	old, err := decodeObject("oldObject", r.OldObject.Raw)
-	if err != nil {
+	if r.OldObjectValue, err = objectValue(doc, "oldObject", oldObject); err != nil {
 		return nil, err
 	}
-	return &review{
-		typeMeta: rv.TypeMeta,
-		uid:      r.UID,
-		dryRun:   r.DryRun != nil && *r.DryRun,
-		req: &bundles.Request{
-			UID:         string(r.UID),
-			Kind:        bundles.GroupVersionKind{Group: r.Kind.Group, Version: r.Kind.Version, Kind: r.Kind.Kind},
-			Namespace:   r.Namespace,
-			Name:        r.Name,
-			Operation:   string(r.Operation),
-			SubResource: r.SubResource,
-			UserInfo:    bundles.UserInfo{Username: r.UserInfo.Username, Groups: r.UserInfo.Groups},
-			Object:      obj,
-			OldObject:   old,
-		},
-	}, nil
+	rv.uid = types.UID(r.UID)
+	rv.req = r
+	return &rv, nil
 }
 
-// decodeObject decodes an embedded object; numbers stay exact
-// (json.Number), as the API server sent them.
-func decodeObject(field string, raw []byte) (map[string]any, error) {
-	if len(raw) == 0 {
+// objectValue converts an embedded object; numbers stay exact, as the
+// API server sent them. Absent or null is nil.
+func objectValue(doc *jsonast.Document, field string, v *fastjson.Value) (ast.Value, error) {
+	if v == nil || v.Type() == fastjson.TypeNull {
 		return nil, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
-		return nil, fmt.Errorf("request.%s is not a JSON object: %w", field, err)
-	}
-	if obj == nil {
+	if v.Type() != fastjson.TypeObject {
 		return nil, fmt.Errorf("request.%s is not a JSON object", field)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("request.%s: trailing data", field)
+	x, err := doc.Value(v)
+	if err != nil {
+		return nil, fmt.Errorf("request.%s: %w", field, err)
 	}
-	return obj, nil
+	return x, nil
+}
+
+// fields reads the fields of a review and keeps the first error, which
+// names the field. A null field reads as absent, as encoding/json reads
+// it.
+type fields struct{ err error }
+
+func (f *fields) fail(path, want string, v *fastjson.Value) {
+	if f.err == nil {
+		f.err = fmt.Errorf("malformed AdmissionReview: %s must be %s, not %s", path, want, v.Type())
+	}
+}
+
+// object calls each for every field of an object, in order (of repeated
+// keys, the last wins, as in encoding/json).
+func (f *fields) object(v *fastjson.Value, path string, each func(key string, v *fastjson.Value)) {
+	if v == nil || v.Type() == fastjson.TypeNull {
+		return
+	}
+	o, err := v.Object()
+	if err != nil {
+		f.fail(path, "an object", v)
+		return
+	}
+	o.Visit(func(key []byte, v *fastjson.Value) { each(string(key), v) })
+}
+
+func (f *fields) str(v *fastjson.Value, path string) string {
+	if v.Type() == fastjson.TypeNull {
+		return ""
+	}
+	b, err := v.StringBytes()
+	if err != nil {
+		f.fail(path, "a string", v)
+	}
+	return string(b)
+}
+
+func (f *fields) strs(v *fastjson.Value, path string) []string {
+	if v.Type() == fastjson.TypeNull {
+		return nil
+	}
+	items, err := v.Array()
+	if err != nil {
+		f.fail(path, "an array of strings", v)
+		return nil
+	}
+	out := make([]string, len(items))
+	for i, item := range items {
+		out[i] = f.str(item, path+"["+strconv.Itoa(i)+"]")
+	}
+	return out
+}
+
+func (f *fields) boolean(v *fastjson.Value, path string) bool {
+	switch v.Type() {
+	case fastjson.TypeNull, fastjson.TypeFalse:
+		return false
+	case fastjson.TypeTrue:
+		return true
+	}
+	f.fail(path, "a boolean", v)
+	return false
 }
 
 // response turns a decision into an AdmissionResponse: a denial lists the

@@ -264,6 +264,12 @@ type Request struct {
 	UserInfo    UserInfo         `json:"userInfo"`
 	Object      map[string]any   `json:"object,omitempty"`
 	OldObject   map[string]any   `json:"oldObject,omitempty"`
+	// ObjectValue and OldObjectValue are the objects as AST values: the
+	// webhook decodes reviews straight into them (internal/jsonast).
+	// When set, the input holds them and Object and OldObject are not
+	// read. The input shares them: they must not change afterwards.
+	ObjectValue    ast.Value `json:"-"`
+	OldObjectValue ast.Value `json:"-"`
 }
 
 // GroupVersionKind names the kind of a request's object.
@@ -541,15 +547,21 @@ func requestValue(r *Request) (ast.Object, error) {
 			ast.Item(ast.InternedTerm("groups"), ast.ArrayTerm(groups...)),
 		)),
 	)
-	for key, obj := range map[string]map[string]any{"object": r.Object, "oldObject": r.OldObject} {
-		if obj == nil {
-			continue
+	for _, o := range []struct {
+		key   string
+		value ast.Value
+		m     map[string]any
+	}{{"object", r.ObjectValue, r.Object}, {"oldObject", r.OldObjectValue, r.OldObject}} {
+		x := o.value
+		if x == nil && o.m != nil {
+			var err error
+			if x, err = ast.InterfaceToValue(o.m); err != nil {
+				return nil, err
+			}
 		}
-		x, err := ast.InterfaceToValue(obj)
-		if err != nil {
-			return nil, err
+		if x != nil {
+			v.Insert(ast.InternedTerm(o.key), ast.NewTerm(x))
 		}
-		v.Insert(ast.InternedTerm(key), ast.NewTerm(x))
 	}
 	return v, nil
 }
