@@ -36,6 +36,9 @@ type result struct {
 	LagP99   time.Duration
 	Steal    float64 // % of CPU time the hypervisor took during the run (set by the parent)
 	Achieved float64 // successful responses per second
+	// HandlerP50 and HandlerP99 are the server's handler time (set by
+	// the parent for the targets it serves).
+	HandlerP50, HandlerP99 time.Duration
 }
 
 // expectation is the decision a review must get: what the bundle's

@@ -13,7 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/palisade-dev/palisade/admission"
@@ -22,9 +24,44 @@ import (
 )
 
 type target struct {
-	name string
-	url  string
-	opa  bool // body is {"input": ...} rather than an AdmissionReview
+	name  string
+	url   string
+	opa   bool          // body is {"input": ...} rather than an AdmissionReview
+	times *handlerTimes // served in this process: handler time per request
+}
+
+// handlerTimes records how long a handler took for each request, from
+// its call to its return: the server's own work, without the network,
+// TLS and the wait for a goroutine and a CPU that the loader's latency
+// includes.
+type handlerTimes struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (t *handlerTimes) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		h.ServeHTTP(w, r)
+		d := time.Since(start)
+		t.mu.Lock()
+		t.d = append(t.d, d)
+		t.mu.Unlock()
+	})
+}
+
+// take returns the median and 99th percentile of the times recorded since
+// the last take, and forgets them.
+func (t *handlerTimes) take() (p50, p99 time.Duration) {
+	t.mu.Lock()
+	d := t.d
+	t.d = nil
+	t.mu.Unlock()
+	if len(d) == 0 {
+		return 0, 0
+	}
+	slices.Sort(d)
+	return d[len(d)/2], d[len(d)*99/100]
 }
 
 type targets struct {
@@ -94,9 +131,11 @@ func startTargets(dir, cluster, tmp string) (*targets, error) {
 		// The loader's connections that close before their handshake
 		// completes (at the end of a run) are not server errors.
 		srv.ErrorLog = log.New(handshakeEOFFilter{os.Stderr}, "", log.LstdFlags)
+		times := &handlerTimes{}
+		srv.Handler = times.wrap(srv.Handler)
 		go func() { _ = srv.ServeTLS(ln, "", "") }()
 		ts.stops = append(ts.stops, func() { _ = srv.Close() })
-		ts.list = append(ts.list, target{name: name, url: "https://" + ln.Addr().String() + admission.Path})
+		ts.list = append(ts.list, target{name: name, url: "https://" + ln.Addr().String() + admission.Path, times: times})
 		return nil
 	}
 	if err := serve("palisade", admission.NewServer("", h, getCert)); err != nil {
