@@ -73,16 +73,12 @@ func decodeReview(body []byte) (*review, error) {
 		request *fastjson.Value
 		errs    fields
 	)
-	errs.object(doc.Root(), "AdmissionReview", func(key string, v *fastjson.Value) {
-		switch key {
-		case "apiVersion":
-			rv.typeMeta.APIVersion = errs.str(v, key)
-		case "kind":
-			rv.typeMeta.Kind = errs.str(v, key)
-		case "request":
-			request = v
-		}
-	})
+	errs.object(doc.Root(), "", map[string]*string{"apiVersion": &rv.typeMeta.APIVersion, "kind": &rv.typeMeta.Kind},
+		func(key string, v *fastjson.Value) {
+			if key == "request" {
+				request = v
+			}
+		})
 	if errs.err != nil {
 		return nil, errs.err
 	}
@@ -95,41 +91,21 @@ func decodeReview(body []byte) (*review, error) {
 	}
 	r := &bundles.Request{}
 	var object, oldObject *fastjson.Value
-	errs.object(request, "request", func(key string, v *fastjson.Value) {
-		path := "request." + key
+	strs := map[string]*string{
+		"uid": &r.UID, "namespace": &r.Namespace, "name": &r.Name, "operation": &r.Operation, "subResource": &r.SubResource,
+	}
+	errs.object(request, "request", strs, func(key string, v *fastjson.Value) {
 		switch key {
-		case "uid":
-			r.UID = errs.str(v, path)
 		case "kind":
-			errs.object(v, path, func(key string, v *fastjson.Value) {
-				switch key {
-				case "group":
-					r.Kind.Group = errs.str(v, path+".group")
-				case "version":
-					r.Kind.Version = errs.str(v, path+".version")
-				case "kind":
-					r.Kind.Kind = errs.str(v, path+".kind")
-				}
-			})
-		case "namespace":
-			r.Namespace = errs.str(v, path)
-		case "name":
-			r.Name = errs.str(v, path)
-		case "operation":
-			r.Operation = errs.str(v, path)
-		case "subResource":
-			r.SubResource = errs.str(v, path)
+			errs.object(v, "request.kind", map[string]*string{"group": &r.Kind.Group, "version": &r.Kind.Version, "kind": &r.Kind.Kind}, nil)
 		case "userInfo":
-			errs.object(v, path, func(key string, v *fastjson.Value) {
-				switch key {
-				case "username":
-					r.UserInfo.Username = errs.str(v, path+".username")
-				case "groups":
-					r.UserInfo.Groups = errs.strs(v, path+".groups")
+			errs.object(v, "request.userInfo", map[string]*string{"username": &r.UserInfo.Username}, func(key string, v *fastjson.Value) {
+				if key == "groups" {
+					r.UserInfo.Groups = errs.strs(v, "request.userInfo.groups")
 				}
 			})
 		case "dryRun":
-			rv.dryRun = errs.boolean(v, path)
+			rv.dryRun = errs.boolean(v, "request.dryRun")
 		case "object":
 			object = v
 		case "oldObject":
@@ -176,13 +152,18 @@ type fields struct{ err error }
 
 func (f *fields) fail(path, want string, v *fastjson.Value) {
 	if f.err == nil {
+		if path == "" {
+			path = "AdmissionReview"
+		}
 		f.err = fmt.Errorf("malformed AdmissionReview: %s must be %s, not %s", path, want, v.Type())
 	}
 }
 
-// object calls each for every field of an object, in order (of repeated
-// keys, the last wins, as in encoding/json).
-func (f *fields) object(v *fastjson.Value, path string, each func(key string, v *fastjson.Value)) {
+// object reads an object at path (a dotted path; "" for the review): the
+// string fields named in strs into their strings, and every other field
+// through other (when not nil), in order (of repeated keys, the last
+// wins, as in encoding/json).
+func (f *fields) object(v *fastjson.Value, path string, strs map[string]*string, other func(key string, v *fastjson.Value)) {
 	if v == nil || v.Type() == fastjson.TypeNull {
 		return
 	}
@@ -191,16 +172,24 @@ func (f *fields) object(v *fastjson.Value, path string, each func(key string, v 
 		f.fail(path, "an object", v)
 		return
 	}
-	o.Visit(func(key []byte, v *fastjson.Value) { each(string(key), v) })
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		if dst, ok := strs[string(k)]; ok {
+			*dst = f.str(v, path, string(k))
+		} else if other != nil {
+			other(string(k), v)
+		}
+	})
 }
 
-func (f *fields) str(v *fastjson.Value, path string) string {
+// str reads a string; the field's path is path.key, built only for an
+// error.
+func (f *fields) str(v *fastjson.Value, path, key string) string {
 	if v.Type() == fastjson.TypeNull {
 		return ""
 	}
 	b, err := v.StringBytes()
 	if err != nil {
-		f.fail(path, "a string", v)
+		f.fail(strings.TrimPrefix(path+"."+key, "."), "a string", v)
 	}
 	return string(b)
 }
@@ -216,7 +205,15 @@ func (f *fields) strs(v *fastjson.Value, path string) []string {
 	}
 	out := make([]string, len(items))
 	for i, item := range items {
-		out[i] = f.str(item, path+"["+strconv.Itoa(i)+"]")
+		switch item.Type() {
+		case fastjson.TypeNull:
+		case fastjson.TypeString:
+			b, _ := item.StringBytes()
+			out[i] = string(b)
+		default:
+			f.fail(path+"["+strconv.Itoa(i)+"]", "a string", item)
+			return nil
+		}
 	}
 	return out
 }
