@@ -36,9 +36,11 @@ type result struct {
 	LagP99   time.Duration
 	Steal    float64 // % of CPU time the hypervisor took during the run (set by the parent)
 	Achieved float64 // successful responses per second
-	// HandlerP50 and HandlerP99 are the server's handler time (set by
-	// the parent for the targets it serves).
-	HandlerP50, HandlerP99 time.Duration
+	// HandlerP50 and HandlerP99 are the server's handler time, and
+	// ServerCPU the serving process's CPU time per request sent, all it
+	// did (HTTP/2, TLS, JSON, the decision, garbage collection): set by
+	// the parent for the targets it serves.
+	HandlerP50, HandlerP99, ServerCPU time.Duration
 }
 
 // expectation is the decision a review must get: what the bundle's

@@ -114,10 +114,10 @@ func report(w io.Writer, list []target, rs []int, results map[string]map[int][]r
 	fmt.Fprintln(w, "Every Palisade and OPA answer is checked against the decision the bundle's engine makes in-process (the no-op floor allows everything and is not checked).")
 	fmt.Fprintln(w, "Each row is the median round by p99; `p99 over rounds` gives every round. Steal is the CPU time the hypervisor took from this VM during the run (/proc/stat).")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Handler p50/p99 is the server's own time per request, from its handler's call to its return (Palisade and the floor; n/a for OPA).")
+	fmt.Fprintln(w, "Handler p50/p99 is the server's own time per request, from its handler's call to its return; server CPU is the serving process's CPU time per request, everything included (Palisade and the floor, which are served from the harness; n/a for OPA).")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| target | rate (req/s) | p50 | p99 | p99 over rounds | max | handler p50 / p99 | errors | wrong decisions | achieved (req/s) | loader lag p99 | steal |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| target | rate (req/s) | p50 | p99 | p99 over rounds | max | handler p50 / p99 | server CPU | errors | wrong decisions | achieved (req/s) | loader lag p99 | steal |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, t := range list {
 		for _, r := range rs {
 			runs := results[t.name][r]
@@ -134,12 +134,13 @@ func report(w io.Writer, list []target, rs []int, results map[string]map[int][]r
 			if t.name == "noop" {
 				wrongs = "n/a"
 			}
-			handler := "n/a"
+			handler, cpu := "n/a", "n/a"
 			if t.times != nil {
 				handler = ms(x.HandlerP50) + " / " + ms(x.HandlerP99)
+				cpu = ms(x.ServerCPU)
 			}
-			fmt.Fprintf(w, "| %s | %d | %v | %v | %s | %v | %s | %d / %d | %s | %.0f | %v | %.0f%% |\n", t.name, r, ms(x.P50), ms(x.P99),
-				strings.Join(p99s, ", "), ms(x.Max), handler, errs, sent, wrongs, x.Achieved, ms(x.LagP99), x.Steal)
+			fmt.Fprintf(w, "| %s | %d | %v | %v | %s | %v | %s | %s | %d / %d | %s | %.0f | %v | %.0f%% |\n", t.name, r, ms(x.P50), ms(x.P99),
+				strings.Join(p99s, ", "), ms(x.Max), handler, cpu, errs, sent, wrongs, x.Achieved, ms(x.LagP99), x.Steal)
 		}
 	}
 	fmt.Fprintln(w, "\n| rate (req/s) | Palisade p99 / no-op p99, each round | median |\n|---:|---|---:|")
@@ -171,16 +172,25 @@ func load(t target, ts *targets, rate int, dur time.Duration) (result, error) {
 		"-duration", dur.String(), "-opa="+strconv.FormatBool(t.opa), "-check="+strconv.FormatBool(t.name != "noop"), "-bundle", ts.bundleFile)
 	cmd.Stderr = os.Stderr
 	before := cpustat.Read()
+	// Only Palisade or the floor serves during a run: the process's CPU
+	// time over the run is theirs.
+	cpu0, cpuErr := cpustat.Self()
 	out, err := cmd.Output()
 	if err != nil {
 		return result{}, err
 	}
+	cpu1, cpuErr1 := cpustat.Self()
 	after := cpustat.Read()
 	var r result
-	err = json.Unmarshal(out, &r)
+	if err := json.Unmarshal(out, &r); err != nil {
+		return r, err
+	}
 	r.Steal = before.StealPercent(after)
 	if t.times != nil {
 		r.HandlerP50, r.HandlerP99 = t.times.take()
+		if cpuErr == nil && cpuErr1 == nil && r.Sent > 0 {
+			r.ServerCPU = (cpu1 - cpu0) / time.Duration(r.Sent)
+		}
 	}
-	return r, err
+	return r, nil
 }

@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/palisade-dev/palisade/bench/internal/cpustat"
 	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/sensor"
 	"github.com/palisade-dev/palisade/test/runtime"
@@ -190,11 +189,11 @@ func cgroupCPU(tb testing.TB, path string) time.Duration {
 
 // selfCPU is this process's CPU time so far, user and system.
 func selfCPU(tb testing.TB) time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+	d, err := cpustat.Self()
+	if err != nil {
 		tb.Fatalf("getrusage: %v", err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }
 
 // loops runs the spawn and open loops under every scenario, in rounds;

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/palisade-dev/palisade/bench/internal/cpustat"
 	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/sensor"
 	"github.com/palisade-dev/palisade/sensor/agent"
@@ -289,11 +290,9 @@ func pipeline(tb testing.TB, mode, n, gens int, e *bundles.Engine) pipelineResul
 	return res
 }
 
-// cpuTime returns this process's user plus system time.
+// cpuTime returns this process's user plus system time (zero if
+// getrusage fails).
 func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	d, _ := cpustat.Self()
+	return d
 }
