@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -119,7 +120,15 @@ func startTargets(dir, cluster, tmp string) (*targets, error) {
 	}
 	getCert := func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }
 
-	h, err := admission.NewHandler(admission.Options{Engines: fixedEngine{eng}})
+	// Palisade logs every decision as palisade admission does: a JSON
+	// line per review, written as it is made (to a file here, to stdout
+	// there).
+	decisions, err := os.Create(filepath.Join(tmp, "decisions.log"))
+	if err != nil {
+		return nil, err
+	}
+	ts.stops = append(ts.stops, func() { _ = decisions.Close() })
+	h, err := admission.NewHandler(admission.Options{Engines: fixedEngine{eng}, Logger: slog.New(slog.NewJSONHandler(decisions, nil))})
 	if err != nil {
 		return nil, err
 	}
