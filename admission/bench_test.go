@@ -2,6 +2,8 @@ package admission_test
 
 import (
 	"bytes"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -20,6 +22,8 @@ func BenchmarkHandler(b *testing.B) {
 	h := newHandler(b, admission.Options{
 		Engines:    source{engine(b, policy.ModeEnforce)},
 		Registerer: prometheus.NewRegistry(),
+		// The decision log is encoded as palisade admission encodes it.
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})
 	for _, bc := range []struct {
 		name string
