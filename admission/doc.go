@@ -1,8 +1,9 @@
 // Package admission is Palisade's validating admission webhook.
 //
 // A Handler answers admission.k8s.io/v1 AdmissionReviews: it decodes the
-// request (a bounded body; anything that is not a review gets a 4xx and
-// one log line, never a panic), gathers the facts Rego needs (the
+// request (a bounded body, parsed once, its objects straight into the AST
+// values Rego reads, with internal/jsonast; anything that is not a review
+// gets a 4xx naming the field and one log line, never a panic), gathers the facts Rego needs (the
 // evaluation time from an injected clock, the namespace's labels from a
 // NamespaceLister), evaluates data.palisade.admission.decision on the
 // engine an EngineSource has active, and shapes the response: a denial
