@@ -132,12 +132,17 @@ func FuzzDecode(f *testing.F) {
 	for _, c := range cases {
 		f.Add([]byte(c))
 	}
-	if data, err := os.ReadFile("testdata/review.json"); err == nil {
-		f.Add(data)
+	data, err := os.ReadFile("testdata/review.json")
+	if err != nil {
+		f.Fatal(err)
 	}
+	f.Add(data)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// Larger documents add nothing; deeper ones meet fastjson's
+		// depth limit of 300 (TestDecodeErrors), which encoding/json
+		// does not have.
 		if len(data) > 1<<16 || bytes.Count(data, []byte("["))+bytes.Count(data, []byte("{")) > 250 {
-			t.Skip()
+			return
 		}
 		check(t, data)
 	})
