@@ -21,6 +21,7 @@ import (
 
 	"github.com/palisade-dev/palisade/admission"
 	"github.com/palisade-dev/palisade/bundles"
+	"github.com/palisade-dev/palisade/internal/logbuf"
 	"github.com/palisade-dev/palisade/policy"
 )
 
@@ -121,14 +122,15 @@ func startTargets(dir, cluster, tmp string) (*targets, error) {
 	getCert := func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }
 
 	// Palisade logs every decision as palisade admission does: a JSON
-	// line per review, written as it is made (to a file here, to stdout
-	// there).
+	// line per review, buffered and written out every
+	// logbuf.FlushInterval (to a file here, to stderr there).
 	decisions, err := os.Create(filepath.Join(tmp, "decisions.log"))
 	if err != nil {
 		return nil, err
 	}
-	ts.stops = append(ts.stops, func() { _ = decisions.Close() })
-	h, err := admission.NewHandler(admission.Options{Engines: fixedEngine{eng}, Logger: slog.New(slog.NewJSONHandler(decisions, nil))})
+	decisionLog := logbuf.New(decisions)
+	ts.stops = append(ts.stops, func() { _ = decisionLog.Stop(); _ = decisions.Close() })
+	h, err := admission.NewHandler(admission.Options{Engines: fixedEngine{eng}, Logger: slog.New(slog.NewJSONHandler(decisionLog, nil))})
 	if err != nil {
 		return nil, err
 	}

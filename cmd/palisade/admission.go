@@ -84,10 +84,11 @@ configurations.`,
 }
 
 func runAdmission(ctx context.Context, cmd *cobra.Command, f admissionFlags) error {
-	log, err := newLogger(os.Stderr, f.logLevel)
+	log, stopLog, err := newServingLogger(os.Stderr, f.logLevel)
 	if err != nil {
 		return err
 	}
+	defer stopLog()
 	logGC(log, gctune.Serve("/sys/fs/cgroup"))
 	if (f.tlsCert == "") == !f.selfManaged {
 		return errors.New("set --tls-cert-file and --tls-key-file, or --self-managed-certs")

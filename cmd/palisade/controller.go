@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/internal/certpool"
 	"github.com/palisade-dev/palisade/internal/gctune"
+	"github.com/palisade-dev/palisade/internal/logbuf"
 	"github.com/palisade-dev/palisade/reconciler"
 	"github.com/palisade-dev/palisade/reconciler/gogit"
 )
@@ -105,12 +107,25 @@ With --learning-dir (learning mode, see palisade learn):
 	return cmd
 }
 
-func newLogger(w *os.File, level string) (*slog.Logger, error) {
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// newServingLogger is newLogger for the commands that answer admission
+// reviews, which log a line per review: the lines are buffered off the
+// request path and written at most logbuf.FlushInterval later
+// (internal/logbuf says why). stop writes out what remains; the command
+// calls it before it returns.
+func newServingLogger(w io.Writer, level string) (log *slog.Logger, stop func(), err error) {
+	buf := logbuf.New(w)
+	if log, err = newLogger(buf, level); err != nil {
+		return nil, nil, err
+	}
+	return log, func() { _ = buf.Stop() }, nil
 }
 
 // logGC says how the garbage collector was set for serving decisions

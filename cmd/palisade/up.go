@@ -85,10 +85,11 @@ temporary repository so that the same Git code path runs.`,
 
 func runUp(ctx context.Context, cmd *cobra.Command, dir string, f upFlags) error {
 	out := cmd.OutOrStdout()
-	log, err := newLogger(os.Stderr, f.logLevel)
+	log, stopLog, err := newServingLogger(os.Stderr, f.logLevel)
 	if err != nil {
 		return err
 	}
+	defer stopLog()
 	logGC(log, gctune.Serve("/sys/fs/cgroup"))
 	// The cluster to enforce: validated here so that a typo fails at once.
 	repo, err := loadRepo(cmd, dir)
