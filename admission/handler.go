@@ -77,6 +77,9 @@ type Options struct {
 	// zero); a larger one is refused with 413.
 	MaxRequestBytes int64
 	// Logger receives the decision log, one line per review (nil: none).
+	// It is written on the request path, before the response leaves: a
+	// serving process gives it a buffered writer (internal/logbuf), as
+	// palisade admission and palisade up do.
 	Logger *slog.Logger
 	// Registerer receives the metrics (nil: no metrics).
 	Registerer prometheus.Registerer
