@@ -29,15 +29,19 @@ type Options struct {
 	// events instead of one per event (a wakeup costs ~15 µs here).
 	WakeupBytes uint64
 	// PollInterval bounds how long an event may wait in the ring below
-	// WakeupBytes: the reader polls at least this often. Default 30 ms,
-	// the wait of Falco's libscap on empty buffers. Each poll costs more
-	// than its read: the reader's thread blocks in epoll_wait, and a
-	// thread blocked in a system call sets the Go runtime's monitor waking
-	// every 20 µs for a while. On a 2-vCPU VM a 10 ms interval cost the
-	// sensor 73–92 µs of CPU per process spawned in a spawn loop and 1.7%
-	// of a CPU when idle; 30 ms cost 39–47 µs and 0.7%. Blocking does not
-	// wait for the reader: it happens in the kernel (or on fanotify's own
-	// fd), so only the log and alert streams see the interval.
+	// WakeupBytes: the reader polls at least this often. Default
+	// DefaultPollInterval.
+	// Each poll costs far more than its read: waking a thread costs the
+	// machine CPU time whatever wakes it (on a 2-vCPU VM with a 6.18
+	// guest kernel, a Go program that only ticks every 30 ms uses 0.9% of
+	// a CPU), and a poll touches cold caches. A spawn loop in a watched
+	// container (fork+exec: two events a spawn, a spawn every 2.8 ms) cost the
+	// sensor's user space 74–82 µs of CPU per spawn at 30 ms (Falco's
+	// libscap waits 30 ms on empty buffers) and 24–25 µs at 100 ms, in
+	// back-to-back runs of bench/sensor; 10 ms cost more still. Blocking
+	// does not wait for the reader: it happens in the kernel (or on
+	// fanotify's own fd), so only the log and alert streams see the
+	// interval, and a busy ring wakes the reader at WakeupBytes anyway.
 	PollInterval time.Duration
 	// EventBuffer is how many events may wait for the consumer, decoded,
 	// before the reader stops draining the ring. Default 4096. A
@@ -45,6 +49,9 @@ type Options struct {
 	// kernel counts drops.
 	EventBuffer int
 }
+
+// DefaultPollInterval is Options.PollInterval's default (see there why).
+const DefaultPollInterval = 100 * time.Millisecond
 
 // MaxBatch is the most events a batch from Batches holds. The reader hands
 // over a batch when it is full or when the ring has nothing more to read,
@@ -59,7 +66,7 @@ func (o Options) withDefaults() Options {
 		o.WakeupBytes = 64 << 10
 	}
 	if o.PollInterval == 0 {
-		o.PollInterval = 30 * time.Millisecond
+		o.PollInterval = DefaultPollInterval
 	}
 	if o.EventBuffer == 0 {
 		o.EventBuffer = 4096

@@ -114,7 +114,7 @@ func (c *consumer) settle() uint64 {
 	last := c.events.Load()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(sensor.DefaultPollInterval * 3 / 2)
 		n := c.events.Load()
 		if n == last {
 			return n
