@@ -305,8 +305,10 @@ func (s *Server) Stop() {
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		<-s.done
 	}
-	// Whatever Gitea left running in its group (git children) goes too.
+	// Whatever Gitea left running in its group (git children) goes too,
+	// and so do the git commands it ran in groups of their own.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	killWorkingIn(s.Dir)
 }
 
 // LogTail returns the last lines of Gitea's log.

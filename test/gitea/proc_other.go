@@ -9,3 +9,7 @@ import "syscall"
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
+
+// killWorkingIn does nothing here: finding processes by working
+// directory needs Linux's /proc.
+func killWorkingIn(string) {}
