@@ -19,6 +19,7 @@ import (
 	"log"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"testing"
@@ -40,6 +41,10 @@ type config struct {
 	// Examples is the example policy repository, decided on as a second
 	// comparison (cluster prod): the rules sensor/match's own benchmarks use.
 	Examples string
+	// CPUProfile, when set, is where a CPU profile of this process
+	// during the loops is written: the sensor's user space (reader,
+	// decoding, the 100-rule matcher).
+	CPUProfile string
 }
 
 func main() {
@@ -55,6 +60,7 @@ func main() {
 	flag.IntVar(&cfg.PipeRounds, "pipeline-rounds", 3, "rounds of each pipeline mode (live, drain)")
 	flag.DurationVar(&cfg.MatchTime, "match-time", 2*time.Second, "time per decider (native, Rego)")
 	flag.StringVar(&cfg.Examples, "policies", "policies-example", "example policy repository (cluster prod) for the second matcher comparison")
+	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of this process during the loops (the sensor's user space) to this file")
 	flag.Parse()
 	tb, err := newHarnessTB()
 	if err != nil {
@@ -114,7 +120,14 @@ func run(tb testing.TB, cfg config) (rep *report, err error) {
 	}
 	var sample []bundles.RuntimeEvent
 	before := cpustat.Read()
+	stopProfile, err := startProfile(cfg.CPUProfile)
+	if err != nil {
+		return nil, err
+	}
 	rep.spawn, rep.open, rep.loopDrops, sample = loops(tb, cfg, &ds)
+	if err := stopProfile(); err != nil {
+		return nil, err
+	}
 	rep.loopSteal = before.StealPercent(cpustat.Read())
 	if rep.rules, err = compareMatch(ds, sample, cfg.MatchTime); err != nil {
 		return nil, fmt.Errorf("100 rules: %w", err)
@@ -144,6 +157,26 @@ func run(tb testing.TB, cfg config) (rep *report, err error) {
 	}
 	rep.elapsed = time.Since(start)
 	return rep, nil
+}
+
+// startProfile starts a CPU profile into file, when one is named, and
+// returns what stops it and closes the file.
+func startProfile(file string) (stop func() error, err error) {
+	if file == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // write prints the run as markdown: the header names the machine and the
