@@ -85,7 +85,9 @@ func consume(p *sensor.Probe, ds *deciders) *consumer {
 	c := &consumer{ds: ds, done: make(chan struct{}), sample: map[bundles.RuntimeEvent]bool{}}
 	go func() {
 		defer close(c.done)
-		// Batches, as palisade sensor's agent reads them.
+		// Batches, as palisade sensor's agent reads them, decided into
+		// one decision, as its agent does.
+		var d bundles.RuntimeDecision
 		for batch := range p.Batches() {
 			c.events.Add(uint64(len(batch)))
 			if c.ds == nil {
@@ -93,7 +95,7 @@ func consume(p *sensor.Probe, ds *deciders) *consumer {
 			}
 			for i := range batch {
 				re := runtimeEvent(&batch[i])
-				if len(c.ds.matcher.Match(&re, benchContainer).Matches) == 0 {
+				if c.ds.matcher.MatchInto(&d, &re, benchContainer); len(d.Matches) == 0 {
 					c.unmatched.Add(1)
 				}
 				c.mu.Lock()

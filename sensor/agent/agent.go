@@ -359,14 +359,15 @@ func (a *Agent) Handle(ev *sensor.Event) {
 	if unmarked {
 		a.retryMark(w)
 	}
-	var d bundles.RuntimeDecision
+	d := decisions.Get().(*bundles.RuntimeDecision)
+	defer decisions.Put(d)
 	var err error
 	if n%matchSample == 0 {
 		start := time.Now()
-		d, err = a.decide(&re, facts)
+		err = a.decide(d, &re, facts)
 		a.m.match.Observe(time.Since(start).Seconds())
 	} else {
-		d, err = a.decide(&re, facts)
+		err = a.decide(d, &re, facts)
 	}
 	if err != nil {
 		a.log.Error("decide on event", "error", err)
@@ -407,7 +408,7 @@ func (a *Agent) Handle(ev *sensor.Event) {
 	if d.Observe {
 		a.observations.Add(1)
 		if a.opts.Observer != nil {
-			a.opts.Observer.Observe(a.observation(ev, &re, &d, id, w, facts))
+			a.opts.Observer.Observe(a.observation(ev, &re, d, id, w, facts))
 		}
 	}
 }
@@ -475,20 +476,29 @@ func (a *Agent) podEvent(w *watched, facts *bundles.Container, ruleset, op, p st
 }
 
 // decide asks the native matcher of the active revision, else its Rego.
-func (a *Agent) decide(ev *bundles.RuntimeEvent, c *bundles.Container) (bundles.RuntimeDecision, error) {
+func (a *Agent) decide(d *bundles.RuntimeDecision, ev *bundles.RuntimeEvent, c *bundles.Container) error {
 	e := a.engine.Load()
 	if r := a.rules.Load(); r != nil && (e == nil || r.revision == e.Revision()) {
-		return r.matcher.Match(ev, c), nil
+		r.matcher.MatchInto(d, ev, c)
+		return nil
 	}
+	*d = bundles.RuntimeDecision{}
 	if e == nil {
-		return bundles.RuntimeDecision{}, nil
+		return nil
 	}
-	d, err := e.Runtime(context.Background(), ev, c)
+	rd, err := e.Runtime(context.Background(), ev, c)
 	if err != nil {
-		return bundles.RuntimeDecision{}, err
+		return err
 	}
-	return *d, nil
+	*d = *rd
+	return nil
 }
+
+// decisions holds the decisions Handle writes into: the matcher reuses
+// a decision's array of matches (match.Matcher.MatchInto), so an event
+// that many rules match allocates nothing once one has. Handle keeps
+// nothing of a decision after it returns.
+var decisions = sync.Pool{New: func() any { return new(bundles.RuntimeDecision) }}
 
 // runtimeEvent turns a kernel event into the matcher's input; false for
 // an operation the agent does not know. The process name is the thread's

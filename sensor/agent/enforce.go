@@ -418,10 +418,11 @@ func (a *Agent) decideAccess(cgroupID uint64, kind enforce.Kind, p string, tid i
 	default:
 		return enforce.Allow
 	}
+	d := decisions.Get().(*bundles.RuntimeDecision)
+	defer decisions.Put(d)
 	for _, op := range ops {
 		ev.Operation = op
-		d, err := a.decide(&ev, facts)
-		if err != nil {
+		if err := a.decide(d, &ev, facts); err != nil {
 			a.log.Error("decide on fanotify event", "error", err)
 			return enforce.Allow
 		}

@@ -329,18 +329,30 @@ func globs(patterns []string) ([]*glob.Pattern, error) {
 // process, which no rule matches. It allocates only for matches.
 func (m *Matcher) Match(ev *bundles.RuntimeEvent, c *bundles.Container) bundles.RuntimeDecision {
 	var d bundles.RuntimeDecision
+	m.MatchInto(&d, ev, c)
+	return d
+}
+
+// MatchInto is Match writing the decision into d and reusing the array
+// of d.Matches: a caller that decides event after event (the sensor's
+// agent) keeps a decision and allocates nothing for matches once that
+// array holds the most matches an event got. What d held is overwritten,
+// so a caller that keeps a decision past its next call copies it; when
+// nothing matches, d.Matches is empty but may not be nil.
+func (m *Matcher) MatchInto(d *bundles.RuntimeDecision, ev *bundles.RuntimeEvent, c *bundles.Container) {
+	*d = bundles.RuntimeDecision{Matches: d.Matches[:0]}
 	if c == nil {
-		return d
+		return
 	}
 	ns := c.Namespace
 	if ns == "" {
 		ns = "default"
 	}
 	if ns == m.systemNamespace {
-		return d
+		return
 	}
 	if ev.Kind != bundles.EventFile && ev.Kind != bundles.EventProcess {
-		return d
+		return
 	}
 	rulesets, ok := m.byNamespace[ns]
 	if !ok {
@@ -403,7 +415,7 @@ func (m *Matcher) Match(ev *bundles.RuntimeEvent, c *bundles.Container) bundles.
 		}
 	}
 	if len(hits) > 0 {
-		d.Matches = make([]bundles.RuntimeMatch, len(hits))
+		d.Matches = slices.Grow(d.Matches, len(hits))[:len(hits)]
 		for i, h := range hits {
 			rs := rulesets[h.rs]
 			r := &rs.section(ev.Kind).responses[h.resp]
@@ -418,7 +430,6 @@ func (m *Matcher) Match(ev *bundles.RuntimeEvent, c *bundles.Container) bundles.
 		}
 	}
 	d.Actions = actionLists[bits]
-	return d
 }
 
 // hit is a response that holds for an event: the indices of its ruleset,

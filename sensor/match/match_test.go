@@ -19,6 +19,9 @@ type pair struct {
 	engine  *bundles.Engine
 	matcher *match.Matcher
 	repo    *policy.Repo
+	// reused is the decision MatchInto writes every event of a test
+	// into, as the sensor's agent does.
+	reused *bundles.RuntimeDecision
 }
 
 // compile builds a cluster's bundle exactly as production does, and both
@@ -37,11 +40,12 @@ func compile(t testing.TB, repo *policy.Repo, cluster string) pair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pair{engine: e, matcher: m, repo: repo}
+	return pair{engine: e, matcher: m, repo: repo, reused: &bundles.RuntimeDecision{}}
 }
 
 // same checks that the native matcher decides as Rego does, field for
-// field, and returns the decision.
+// field, and that MatchInto, writing into the decision the previous
+// events were written into, decides as Match; it returns the decision.
 func (p pair) same(t *testing.T, ev *bundles.RuntimeEvent, c *bundles.Container) bundles.RuntimeDecision {
 	t.Helper()
 	want, err := p.engine.Runtime(context.Background(), ev, c)
@@ -52,6 +56,14 @@ func (p pair) same(t *testing.T, ev *bundles.RuntimeEvent, c *bundles.Container)
 	if !reflect.DeepEqual(got, *want) {
 		t.Fatalf("native and Rego differ\nevent:     %s\ncontainer: %s\nrulesets:  %s\nnative:    %s\nrego:      %s",
 			js(ev), js(c), js(rulesetsOf(p.repo)), js(got), js(want))
+	}
+	p.matcher.MatchInto(p.reused, ev, c)
+	into := *p.reused
+	if len(into.Matches) == 0 {
+		into.Matches = nil // MatchInto's empty may keep the array
+	}
+	if !reflect.DeepEqual(into, got) {
+		t.Fatalf("MatchInto into a reused decision differs from Match\nevent: %s\nMatch:     %s\nMatchInto: %s", js(ev), js(got), js(into))
 	}
 	return got
 }
