@@ -362,16 +362,9 @@ func (m *Matcher) MatchInto(d *bundles.RuntimeDecision, ev *bundles.RuntimeEvent
 		bits  uint8
 		buf   [64]uint8
 		slots []uint8
-		// The matching responses are gathered first and the decision's
-		// slice allocated once, at its size: an event that many rules
-		// match (bench/sensor's 100 rules: 50) would otherwise grow it
-		// through several sizes, which cost more than the matching.
-		hitBuf [16]hit
-		hits   = hitBuf[:0]
-		multi  [][]string // names of hits with more than one
 	)
 	x := evaluation{ev: ev, c: c, ns: ns}
-	for k, rs := range rulesets {
+	for _, rs := range rulesets {
 		sec := rs.section(ev.Kind)
 		if sec == nil {
 			continue
@@ -397,7 +390,6 @@ func (m *Matcher) MatchInto(d *bundles.RuntimeDecision, ev *bundles.RuntimeEvent
 			if first < 0 || x.anyHit(r.exclude) {
 				continue
 			}
-			h := hit{rs: int32(k), resp: int32(i), first: int32(first), names: -1}
 			names := r.match[first].alone
 			for j := first + 1; j < len(r.match); j++ {
 				if x.hits(&r.match[j]) {
@@ -405,40 +397,21 @@ func (m *Matcher) MatchInto(d *bundles.RuntimeDecision, ev *bundles.RuntimeEvent
 					names = append(names, r.match[j].name)
 				}
 			}
-			if len(names) > 1 {
-				h.names = int32(len(multi))
-				multi = append(multi, names)
+			if cap(d.Matches) == 0 {
+				// Room for the section's remaining responses, up to 16:
+				// events that many rules match grow the array rarely,
+				// and once for a caller of MatchInto.
+				d.Matches = make([]bundles.RuntimeMatch, 0, min(len(sec.responses)-i, 16))
 			}
-			hits = append(hits, h)
+			d.Matches = append(d.Matches, bundles.RuntimeMatch{
+				Ruleset: rs.name, Response: r.index, Mode: rs.mode,
+				Actions: actionLists[r.actions], Selectors: names,
+			})
 			bits |= r.actions
 			d.Observe = d.Observe || rs.observe
 		}
 	}
-	if len(hits) > 0 {
-		d.Matches = slices.Grow(d.Matches, len(hits))[:len(hits)]
-		for i, h := range hits {
-			rs := rulesets[h.rs]
-			r := &rs.section(ev.Kind).responses[h.resp]
-			names := r.match[h.first].alone
-			if h.names >= 0 {
-				names = multi[h.names]
-			}
-			d.Matches[i] = bundles.RuntimeMatch{
-				Ruleset: rs.name, Response: r.index, Mode: rs.mode,
-				Actions: actionLists[r.actions], Selectors: names,
-			}
-		}
-	}
 	d.Actions = actionLists[bits]
-}
-
-// hit is a response that holds for an event: the indices of its ruleset,
-// of the response in the event's section, and of the first name in its
-// match list that held; names indexes the names that held when more
-// than that one did, -1 otherwise. No pointers: the array Match keeps
-// them in costs no more to clear than a few cache lines.
-type hit struct {
-	rs, resp, first, names int32
 }
 
 // evaluation is one event against one section, with the selectors
