@@ -22,6 +22,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"golang.org/x/sys/unix"
 
+	"github.com/palisade-dev/palisade/bench/internal/cpustat"
 	"github.com/palisade-dev/palisade/bundles"
 )
 
@@ -41,6 +42,10 @@ type result struct {
 	// did (HTTP/2, TLS, JSON, the decision, garbage collection): set by
 	// the parent for the targets it serves.
 	HandlerP50, HandlerP99, ServerCPU time.Duration
+	// LoaderCPU is the loader's CPU time per request sent, from the
+	// first request to the last answer (not its start-up): what it took
+	// from the CPUs the server needed.
+	LoaderCPU time.Duration
 }
 
 // expectation is the decision a review must get: what the bundle's
@@ -84,22 +89,22 @@ func check(body []byte, want expectation) error {
 	return nil
 }
 
-const (
-	reqTimeout = 5 * time.Second
-	workers    = 512 // bound on requests in flight
-)
+// reqTimeout is how long the loader waits for answers after it sent the
+// last request; what is unanswered then failed.
+const reqTimeout = 5 * time.Second
 
-// dispatch releases request i into jobs at start + i*interval.
+// dispatch sends request i, by calling send(i), at start + i*interval.
 //
 // Go's timers fire on the runtime's network poller, whose sleeps have
 // millisecond resolution, so a ticker-driven dispatcher sends most
 // requests 0.5–1 ms late at 1,000 req/s and that lateness is counted as
 // latency (it is measured from the scheduled time). The dispatcher
 // therefore sleeps on its own OS thread with nanosleep, which the kernel
-// wakes within tens of microseconds, and releases every request whose time
-// has come. Lateness that remains (the machine's CPUs are busy serving)
-// still counts.
-func dispatch(jobs chan<- int, n int, start time.Time, interval time.Duration) {
+// wakes within tens of microseconds, and sends every request whose time
+// has come itself (h2Conn.send writes it at once, or queues it behind
+// the server's stream limit). Lateness that remains (the machine's CPUs
+// are busy serving) still counts.
+func dispatch(n int, start time.Time, interval time.Duration, send func(int)) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	for next := 0; next < n; {
@@ -110,9 +115,66 @@ func dispatch(jobs chan<- int, n int, start time.Time, interval time.Duration) {
 		}
 		now := time.Now()
 		for ; next < n && !start.Add(time.Duration(next)*interval).After(now); next++ {
-			jobs <- next
+			send(next)
 		}
 	}
+}
+
+// sender sends the loader's requests to a target and reports each
+// answer to the done function it was made with.
+type sender interface {
+	send(req int, body []byte)
+	close()
+}
+
+// dial connects to the target: over HTTP/2 with h2Conn, or, when the
+// server does not negotiate it (opa run's TLS listener speaks
+// HTTP/1.1 only), with net/http's client.
+func dial(rawURL string, cfg *tls.Config, done func(req, status int, body []byte, err error)) (sender, error) {
+	c, err := dialH2(rawURL, cfg, done)
+	if errors.Is(err, errNotH2) {
+		return newHTTP1Sender(rawURL, cfg, done), nil
+	}
+	return c, err
+}
+
+// http1Sender sends each request from one of http1Workers goroutines
+// with net/http's client, over keep-alive HTTP/1.1 connections.
+type http1Sender struct {
+	jobs chan h2Request
+	wg   sync.WaitGroup
+}
+
+// http1Workers bounds the HTTP/1.1 requests in flight.
+const http1Workers = 512
+
+func newHTTP1Sender(rawURL string, cfg *tls.Config, done func(req, status int, body []byte, err error)) *http1Sender {
+	client := &http.Client{Timeout: reqTimeout, Transport: &http.Transport{TLSClientConfig: cfg, MaxIdleConnsPerHost: http1Workers}}
+	s := &http1Sender{jobs: make(chan h2Request, 1<<16)}
+	for range http1Workers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for r := range s.jobs {
+				resp, err := client.Post(rawURL, "application/json", bytes.NewReader(r.body))
+				if err != nil {
+					done(r.req, 0, nil, err)
+					continue
+				}
+				answer, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				done(r.req, resp.StatusCode, answer, err)
+			}
+		}()
+	}
+	return s
+}
+
+func (s *http1Sender) send(req int, body []byte) { s.jobs <- h2Request{req, body} }
+
+func (s *http1Sender) close() {
+	close(s.jobs)
+	s.wg.Wait()
 }
 
 // runLoad is the loader process: open-loop constant arrival rate, latency
@@ -141,10 +203,6 @@ func runLoad(args []string) {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
-	client := &http.Client{Timeout: reqTimeout, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true,
-		MaxIdleConnsPerHost: workers,
-	}}
 	bodies := make([][]byte, 100)
 	want := make([]expectation, len(bodies))
 	for i := range bodies {
@@ -162,38 +220,52 @@ func runLoad(args []string) {
 	// CPUs with the target, and decoding 1,000 answers a second would take
 	// CPU time from the target while it is measured.
 	answers := make([][]byte, n)
-	jobs := make(chan int, n)
-	start := time.Now()
+	var start time.Time
 	interval := time.Second / time.Duration(*rate)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				sched := start.Add(time.Duration(i) * interval)
-				lag[i] = time.Since(sched)
-				resp, err := client.Post(*url, "application/json", bytes.NewReader(bodies[i%len(bodies)]))
-				var answer []byte
-				if err == nil {
-					answer, err = io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode/100 != 2 {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
-				lat[i], failed[i] = time.Since(sched), err != nil
-				if err == nil {
-					answers[i] = answer
-				}
+	sched := func(i int) time.Time { return start.Add(time.Duration(i) * interval) }
+	var outstanding sync.WaitGroup
+	outstanding.Add(n)
+	once := make([]sync.Once, n)
+	done := func(i, status int, answer []byte, err error) {
+		once[i].Do(func() {
+			if err == nil && status/100 != 2 {
+				err = fmt.Errorf("status %d", status)
 			}
-		}()
+			lat[i], failed[i] = time.Since(sched(i)), err != nil
+			if err == nil {
+				answers[i] = answer
+			}
+			outstanding.Done()
+		})
 	}
-	dispatch(jobs, n, start, interval)
-	close(jobs)
-	wg.Wait()
+	conn, err := dial(*url, &tls.Config{RootCAs: pool}, done)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cpu0, cpuErr := cpustat.Self()
+	start = time.Now()
+	dispatch(n, start, interval, func(i int) {
+		lag[i] = time.Since(sched(i))
+		conn.send(i, bodies[i%len(bodies)])
+	})
+	// Requests unanswered reqTimeout after the last was sent fail, with
+	// the time they waited as their latency.
+	finished := make(chan struct{})
+	go func() { outstanding.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(reqTimeout):
+		for i := range n {
+			done(i, 0, nil, errors.New("no answer in time"))
+		}
+	}
+	conn.close()
+	cpu1, cpuErr1 := cpustat.Self()
 	elapsed := time.Since(start)
 	r := result{Sent: n}
+	if cpuErr == nil && cpuErr1 == nil {
+		r.LoaderCPU = (cpu1 - cpu0) / time.Duration(n)
+	}
 	var ok []time.Duration
 	for i := range n {
 		if failed[i] {
