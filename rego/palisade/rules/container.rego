@@ -26,20 +26,17 @@ findings contains f if {
 # A container that drops ALL has its added capabilities only: the second
 # body finds those, the first every capability of the other containers.
 findings contains f if {
-	cfg := decision.rules.capabilities
+	decision.rules.capabilities
 	some c in subject.containers
 	not "ALL" in object.get(c.spec, ["securityContext", "capabilities", "drop"], [])
-	some cap in effective_capabilities(c)
-	_capability_violates(cfg, cap)
+	some cap in _violating(effective_capabilities(c))
 	f := {"rule": "capabilities", "field": "containerSecurityContext", "value": cap, "container": c.name}
 }
 
 findings contains f if {
-	cfg := decision.rules.capabilities
+	decision.rules.capabilities
 	some c in subject.containers
-	some added in object.get(c.spec, ["securityContext", "capabilities", "add"], [])
-	cap := normalize(added)
-	_capability_violates(cfg, cap)
+	some cap in _violating({normalize(a) | some a in object.get(c.spec, ["securityContext", "capabilities", "add"], [])})
 	f := {"rule": "capabilities", "field": "containerSecurityContext", "value": cap, "container": c.name}
 }
 
@@ -135,14 +132,24 @@ _kept(drops) := set() if {
 	"ALL" in drops
 } else := runtime_defaults - drops
 
-_capability_violates(cfg, cap) if not cap in presets[cfg.preset]
+# _violating is the subset of caps that the rule's configuration refuses:
+# those outside its preset, if it names one, and those it denies ("ALL"
+# in deny denies every capability, and add ALL is denied by any deny
+# list). Set operations over the container's capabilities, with the deny
+# list normalised once per decision: a container that keeps the runtime
+# defaults has 14 capabilities, and deciding them one by one was a third
+# of such a pod's decision.
+_violating(caps) := caps if {
+	"ALL" in _deny
+} else := (_outside_preset(caps) | (caps & _deny)) | (caps & {"ALL"}) if {
+	count(_deny) > 0
+} else := _outside_preset(caps)
 
-_capability_violates(cfg, cap) if _denied(cap, _deny(cfg))
+# A preset name that the catalog lacks allows nothing.
+_outside_preset(caps) := caps - presets[p] if {
+	p := decision.rules.capabilities.preset
+} else := caps if {
+	decision.rules.capabilities.preset
+} else := set()
 
-_deny(cfg) := {normalize(d) | some d in cfg.deny}
-
-_denied(cap, deny) if cap in deny
-
-_denied(_, deny) if "ALL" in deny
-
-_denied("ALL", deny) if count(deny) > 0
+_deny := {normalize(d) | some d in decision.rules.capabilities.deny}

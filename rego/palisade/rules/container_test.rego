@@ -209,6 +209,18 @@ test_capabilities_deny_list_add_denied if {
 	_caps({"action": "block", "deny": ["SYS_ADMIN", "NET_ADMIN"]}, {"add": ["SYS_ADMIN", "SYS_PTRACE"]}) == {"SYS_ADMIN"}
 }
 
+# Validation refuses a preset outside the catalog; the library reads one
+# as allowing nothing, and a rule with neither preset nor deny list as
+# refusing nothing.
+test_capabilities_unknown_preset_denied if {
+	_caps(_preset("everything"), null) == _defaults
+	_caps(_preset("everything"), {"drop": ["ALL"], "add": ["SYS_ADMIN"]}) == {"SYS_ADMIN"}
+}
+
+test_capabilities_neither_preset_nor_deny_allowed if {
+	_caps({"action": "block"}, {"add": ["SYS_ADMIN", "ALL"]}) == set()
+}
+
 test_capabilities_deny_list_runtime_default_denied if {
 	_caps({"action": "block", "preset": "restrict-nondefaults", "deny": ["NET_RAW"]}, null) == {"NET_RAW"}
 }
