@@ -40,8 +40,18 @@ _audit := policy.mode == "audit"
 
 # violations groups findings {rule, field, value, container} that no
 # exception covers into one violation per (rule, field, value), listing the
-# containers.
-violations(findings) := {v |
+# containers. When no two findings share a (rule, field, value), as in a
+# pod with one container, each finding is a violation of its own and the
+# grouping scan over every pair of findings is skipped.
+violations(findings) := {_violation(f.rule, f.field, f.value, action, containers) |
+	some f in kept
+	action := {true: "log", false: _action(f)}[audit] # effective_action, inline
+	containers := [c | c := f.container; c != ""]
+} if {
+	audit := _audit
+	kept := _kept(findings)
+	count({[f.rule, f.field, f.value] | some f in kept}) == count(kept)
+} else := {v |
 	audit := _audit
 	kept := _kept(findings)
 	some [rule, field, value, rule_action] in {[f.rule, f.field, f.value, _action(f)] | some f in kept}
@@ -53,14 +63,16 @@ violations(findings) := {v |
 		f.value == value
 		f.container != ""
 	})
-	v := {
-		"rule": rule,
-		"action": action,
-		"field": field,
-		"value": value,
-		"containers": containers,
-		"message": concat("", [field, " violates rule ", rule, " \"", value, "\"", _in_containers(containers), " (", action, ")"]),
-	}
+	v := _violation(rule, field, value, action, containers)
+}
+
+_violation(rule, field, value, action, containers) := {
+	"rule": rule,
+	"action": action,
+	"field": field,
+	"value": value,
+	"containers": containers,
+	"message": concat("", [field, " violates rule ", rule, " \"", value, "\"", _in_containers(containers), " (", action, ")"]),
 }
 
 # A finding's action: its rule's in the tab, or its own for the findings of
