@@ -301,13 +301,27 @@ func warnings(msgs []string) []string {
 }
 
 // sanitize replaces invalid UTF-8 and control characters with spaces.
+// Printable ASCII, which policy messages nearly always are, is returned
+// as it is without decoding it rune by rune.
 func sanitize(s string) string {
+	if printableASCII(s) {
+		return s
+	}
 	return strings.Map(func(r rune) rune {
 		if r == utf8.RuneError || unicode.IsControl(r) {
 			return ' '
 		}
 		return r
 	}, strings.ToValidUTF8(s, " "))
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // shorten cuts s to at most n runes, ending with an ellipsis when cut.

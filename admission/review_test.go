@@ -29,6 +29,8 @@ func TestWarnings(t *testing.T) {
 		{name: "short warnings pass unchanged", in: []string{"a (log)", "b (log)"}, want: []string{"a (log)", "b (log)"}},
 		{name: "control characters become spaces", in: []string{"a\nb\tc\x1b[31m"}, want: []string{"a b c [31m"}},
 		{name: "invalid UTF-8 becomes a space", in: []string{"a\xffb"}, want: []string{"a b"}},
+		{name: "DEL and C1 control characters become spaces", in: []string{"a\x7fb\u0085c"}, want: []string{"a b c"}},
+		{name: "printable non-ASCII passes unchanged", in: []string{"~ é …"}, want: []string{"~ é …"}},
 		{name: "a long warning is cut on a rune boundary with an ellipsis", in: []string{long}, want: []string{strings.Repeat("é", 255) + "…"}},
 		{name: "empty warnings are dropped", in: []string{"", "x"}, want: []string{"x"}},
 	}
