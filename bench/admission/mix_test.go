@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,7 +15,6 @@ import (
 	"github.com/palisade-dev/palisade/admission"
 	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/internal/gctune"
-	"github.com/palisade-dev/palisade/policy"
 )
 
 // BenchmarkMix serves the load's review mix (body: 60% compliant, 30%
@@ -78,15 +76,7 @@ func BenchmarkMix(b *testing.B) {
 // cluster.
 func mixEngine(b *testing.B) *bundles.Engine {
 	_, file, _, _ := runtime.Caller(0)
-	repo, err := policy.LoadDir(filepath.Join(filepath.Dir(file), "..", "..", "policies-example"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	bnd, err := bundles.Build(repo, "prod", "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	eng, err := bundles.NewEngine(context.Background(), bnd)
+	_, eng, err := buildEngine(filepath.Join(filepath.Dir(file), "..", "..", "policies-example"), "prod")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/bundle"
+
 	"github.com/palisade-dev/palisade/admission"
 	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/internal/logbuf"
@@ -88,19 +90,11 @@ func (f fixedEngine) Engine() *bundles.Engine { return f.e }
 // startTargets builds the bundle and starts Palisade, the no-op webhook
 // and opa run --server on loopback over TLS.
 func startTargets(dir, cluster, tmp string) (*targets, error) {
-	repo, err := policy.LoadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	b, err := bundles.Build(repo, cluster, "bench")
+	b, eng, err := buildEngine(dir, cluster)
 	if err != nil {
 		return nil, err
 	}
 	raw, err := bundles.Bytes(b)
-	if err != nil {
-		return nil, err
-	}
-	eng, err := bundles.NewEngine(context.Background(), b)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +158,24 @@ func startTargets(dir, cluster, tmp string) (*targets, error) {
 		return nil, err
 	}
 	return ts, nil
+}
+
+// buildEngine builds the bundle of a cluster of a policy repository, and
+// its engine.
+func buildEngine(dir, cluster string) (*bundle.Bundle, *bundles.Engine, error) {
+	repo, err := policy.LoadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := bundles.Build(repo, cluster, "bench")
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := bundles.NewEngine(context.Background(), b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, eng, nil
 }
 
 // noopHandler decodes the review and allows it: the floor.
