@@ -40,20 +40,21 @@ _audit := policy.mode == "audit"
 
 # violations groups findings {rule, field, value, container} that no
 # exception covers into one violation per (rule, field, value), listing the
-# containers. When no two findings share a (rule, field, value), as in a
-# pod with one container, each finding is a violation of its own and the
-# grouping scan over every pair of findings is skipped.
-violations(findings) := {_violation(f.rule, f.field, f.value, action, containers) |
+# containers. (Without a mode there is no action, and so no violation.)
+violations(findings) := vs if {
+	vs := _grouped(_kept(findings), _audit)
+} else := set()
+
+# When no two findings share a (rule, field, value), as in a pod with one
+# container, each finding is a violation of its own and the grouping scan
+# over every pair of findings is skipped.
+_grouped(kept, audit) := {_violation(f.rule, f.field, f.value, action, containers) |
 	some f in kept
 	action := {true: "log", false: _action(f)}[audit] # effective_action, inline
 	containers := [c | c := f.container; c != ""]
 } if {
-	audit := _audit
-	kept := _kept(findings)
 	count({[f.rule, f.field, f.value] | some f in kept}) == count(kept)
 } else := {v |
-	audit := _audit
-	kept := _kept(findings)
 	some [rule, field, value, rule_action] in {[f.rule, f.field, f.value, _action(f)] | some f in kept}
 	action := {true: "log", false: rule_action}[audit] # effective_action, inline
 	containers := sort({f.container |
