@@ -20,11 +20,12 @@ import (
 // BenchmarkMix serves the load's review mix (body: 60% compliant, 30%
 // log violations, 10% privileged), and each kind of review alone,
 // in-process through Palisade's handler and through the floor's, one
-// review per iteration, each on a new goroutine as net/http serves it,
-// with the garbage collector set as palisade admission sets it (unless
-// GOGC is set: GOGC=off counts the work of the requests alone). It is the per-request server work of
-// the load benchmark without TLS, HTTP/2 and the loader: the difference
-// between the two is what Palisade adds to the floor.
+// review per iteration, each on a new goroutine as net/http serves it.
+// The garbage collector is set as palisade admission sets it, unless
+// GOGC is set (GOGC=off counts the requests' own work). It is the
+// per-request server work of the load benchmark without TLS, HTTP/2 and
+// the loader: the difference between the two is what Palisade adds to
+// the floor.
 func BenchmarkMix(b *testing.B) {
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(gctune.Percent))
