@@ -42,6 +42,11 @@ type result struct {
 	// did (HTTP/2, TLS, JSON, the decision, garbage collection): set by
 	// the parent for the targets it serves.
 	HandlerP50, HandlerP99, ServerCPU time.Duration
+	// GCCycles is how many collections the serving process ran during
+	// the run, and GCCPU the collector's CPU time per request sent (the
+	// runtime's estimate, /cpu/classes/gc/total): set by the parent.
+	GCCycles int
+	GCCPU    time.Duration
 	// LoaderCPU is the loader's CPU time per request sent, from the
 	// first request to the last answer (not its start-up): what it took
 	// from the CPUs the server needed.

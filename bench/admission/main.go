@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -114,10 +115,10 @@ func report(w io.Writer, list []target, rs []int, results map[string]map[int][]r
 	fmt.Fprintln(w, "Every Palisade and OPA answer is checked against the decision the bundle's engine makes in-process (the no-op floor allows everything and is not checked).")
 	fmt.Fprintln(w, "Each row is the median round by p99; `p99 over rounds` gives every round. Steal is the CPU time the hypervisor took from this VM during the run (/proc/stat).")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Handler p50/p99 is the server's own time per request, from its handler's call to its return; server CPU is the serving process's CPU time per request, everything included (Palisade and the floor, which are served from the harness; n/a for OPA); loader CPU is the loader's over the same interval (its start-up excluded), which the server shares the CPUs with. The loader speaks HTTP/2 frames on one connection (h2client.go); OPA's TLS listener speaks only HTTP/1.1, so OPA is loaded through net/http's client, which costs the loader more.")
+	fmt.Fprintln(w, "Handler p50/p99 is the server's own time per request, from its handler's call to its return; server CPU is the serving process's CPU time per request, everything included (Palisade and the floor, which are served from the harness; n/a for OPA), of which GC CPU is the collector's, over GC cycles collections; loader CPU is the loader's over the same interval (its start-up excluded), which the server shares the CPUs with. The loader speaks HTTP/2 frames on one connection (h2client.go); OPA's TLS listener speaks only HTTP/1.1, so OPA is loaded through net/http's client, which costs the loader more.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| target | rate (req/s) | p50 | p99 | p99 over rounds | max | handler p50 / p99 | server CPU | loader CPU | errors | wrong decisions | achieved (req/s) | loader lag p99 | steal |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| target | rate (req/s) | p50 | p99 | p99 over rounds | max | handler p50 / p99 | server CPU | GC cycles / GC CPU | loader CPU | errors | wrong decisions | achieved (req/s) | loader lag p99 | steal |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, t := range list {
 		for _, r := range rs {
 			runs := results[t.name][r]
@@ -134,13 +135,14 @@ func report(w io.Writer, list []target, rs []int, results map[string]map[int][]r
 			if t.name == "noop" {
 				wrongs = "n/a"
 			}
-			handler, cpu := "n/a", "n/a"
+			handler, cpu, gc := "n/a", "n/a", "n/a"
 			if t.times != nil {
 				handler = ms(x.HandlerP50) + " / " + ms(x.HandlerP99)
 				cpu = ms(x.ServerCPU)
+				gc = fmt.Sprintf("%d / %s", x.GCCycles, ms(x.GCCPU))
 			}
-			fmt.Fprintf(w, "| %s | %d | %v | %v | %s | %v | %s | %s | %s | %d / %d | %s | %.0f | %v | %.0f%% |\n", t.name, r, ms(x.P50), ms(x.P99),
-				strings.Join(p99s, ", "), ms(x.Max), handler, cpu, ms(x.LoaderCPU), errs, sent, wrongs, x.Achieved, ms(x.LagP99), x.Steal)
+			fmt.Fprintf(w, "| %s | %d | %v | %v | %s | %v | %s | %s | %s | %s | %d / %d | %s | %.0f | %v | %.0f%% |\n", t.name, r, ms(x.P50), ms(x.P99),
+				strings.Join(p99s, ", "), ms(x.Max), handler, cpu, gc, ms(x.LoaderCPU), errs, sent, wrongs, x.Achieved, ms(x.LagP99), x.Steal)
 		}
 	}
 	fmt.Fprintln(w, "\n| rate (req/s) | Palisade p99 / no-op p99, each round | median |\n|---:|---|---:|")
@@ -159,6 +161,18 @@ func report(w io.Writer, list []target, rs []int, results map[string]map[int][]r
 	}
 }
 
+// gcCounters are the serving process's collector counters.
+type gcCounters struct {
+	cycles uint64
+	cpu    float64 // seconds
+}
+
+func readGC() gcCounters {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	return gcCounters{cycles: s[0].Value.Uint64(), cpu: s[1].Value.Float64()}
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 
 // load runs the loader subcommand in a second process and reads its
@@ -175,11 +189,13 @@ func load(t target, ts *targets, rate int, dur time.Duration) (result, error) {
 	// Only Palisade or the floor serves during a run: the process's CPU
 	// time over the run is theirs.
 	cpu0, cpuErr := cpustat.Self()
+	gc0 := readGC()
 	out, err := cmd.Output()
 	if err != nil {
 		return result{}, err
 	}
 	cpu1, cpuErr1 := cpustat.Self()
+	gc1 := readGC()
 	after := cpustat.Read()
 	var r result
 	if err := json.Unmarshal(out, &r); err != nil {
@@ -190,6 +206,10 @@ func load(t target, ts *targets, rate int, dur time.Duration) (result, error) {
 		r.HandlerP50, r.HandlerP99 = t.times.take()
 		if cpuErr == nil && cpuErr1 == nil && r.Sent > 0 {
 			r.ServerCPU = (cpu1 - cpu0) / time.Duration(r.Sent)
+		}
+		if r.Sent > 0 {
+			r.GCCycles = int(gc1.cycles - gc0.cycles)
+			r.GCCPU = time.Duration((gc1.cpu - gc0.cpu) * 1e9 / float64(r.Sent))
 		}
 	}
 	return r, nil
