@@ -41,7 +41,7 @@ func main() {
 	}
 	// Palisade and the floor are served from this process, with the
 	// garbage collector set as palisade admission sets it.
-	gc := gctune.Serve("/sys/fs/cgroup")
+	gc := gctune.ServeRequests("/sys/fs/cgroup")
 	tmp, err := os.MkdirTemp("", "palisade-bench-")
 	if err != nil {
 		log.Fatal(err)
@@ -104,14 +104,14 @@ func main() {
 			}
 		}
 	}
-	report(os.Stdout, ts.list, rs, results, *dur, gc.Percent)
+	report(os.Stdout, ts.list, rs, results, *dur, gc)
 }
 
 // report prints the results: each target and rate as the median round
 // (by p99) with the range of p99 over rounds, then Palisade's p99 over
 // the floor's round by round.
-func report(w io.Writer, list []target, rs []int, results map[string]map[int][]result, dur time.Duration, gogc int) {
-	fmt.Fprintf(w, "Admission load, %v per run, %d CPUs, loader in a second process; Palisade and the floor served with GOGC=%d (as palisade admission), OPA with its defaults.\n\n", dur, runtime.NumCPU(), gogc)
+func report(w io.Writer, list []target, rs []int, results map[string]map[int][]result, dur time.Duration, gc gctune.Settings) {
+	fmt.Fprintf(w, "Admission load, %v per run, %d CPUs, loader in a second process; Palisade and the floor served with GOGC=%d and a heap goal of at least %d MiB (as palisade admission), OPA with its defaults.\n\n", dur, runtime.NumCPU(), gc.Percent, gc.HeapFloor>>20)
 	fmt.Fprintln(w, "Every Palisade and OPA answer is checked against the decision the bundle's engine makes in-process (the no-op floor allows everything and is not checked).")
 	fmt.Fprintln(w, "Each row is the median round by p99; `p99 over rounds` gives every round. Steal is the CPU time the hypervisor took from this VM during the run (/proc/stat).")
 	fmt.Fprintln(w)

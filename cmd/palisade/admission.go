@@ -89,7 +89,7 @@ func runAdmission(ctx context.Context, cmd *cobra.Command, f admissionFlags) err
 		return err
 	}
 	defer stopLog()
-	logGC(log, gctune.Serve("/sys/fs/cgroup"))
+	logGC(log, gctune.ServeRequests("/sys/fs/cgroup"))
 	if (f.tlsCert == "") == !f.selfManaged {
 		return errors.New("set --tls-cert-file and --tls-key-file, or --self-managed-certs")
 	}

@@ -90,7 +90,7 @@ func runUp(ctx context.Context, cmd *cobra.Command, dir string, f upFlags) error
 		return err
 	}
 	defer stopLog()
-	logGC(log, gctune.Serve("/sys/fs/cgroup"))
+	logGC(log, gctune.ServeRequests("/sys/fs/cgroup"))
 	// The cluster to enforce: validated here so that a typo fails at once.
 	repo, err := loadRepo(cmd, dir)
 	if err != nil {

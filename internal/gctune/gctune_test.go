@@ -3,8 +3,11 @@ package gctune
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
+	"time"
 )
 
 func TestCgroupMemoryLimit(t *testing.T) {
@@ -39,7 +42,7 @@ func TestCgroupMemoryLimit(t *testing.T) {
 
 func TestServe(t *testing.T) {
 	oldPercent, oldLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
-	t.Cleanup(func() { debug.SetGCPercent(oldPercent); debug.SetMemoryLimit(oldLimit) })
+	t.Cleanup(func() { keepFloor(0, 100); debug.SetGCPercent(oldPercent); debug.SetMemoryLimit(oldLimit) })
 	t.Setenv("GOGC", "")
 	t.Setenv("GOMEMLIMIT", "")
 	root := t.TempDir()
@@ -65,5 +68,130 @@ func TestServe(t *testing.T) {
 	}
 	if p := debug.SetGCPercent(150); p != 150 {
 		t.Errorf("GOGC changed to %d with GOGC set", p)
+	}
+}
+
+func TestPercentFor(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		live, scannable, floor uint64
+		base, want             int
+	}{
+		{8 * mib, 8 * mib, 128 * mib, 400, 1500},    // goal 8 + 8*15 = 128 MiB
+		{8 * mib, 10 * mib, 128 * mib, 400, 1200},   // stacks and globals count: 8 + 10*12
+		{10 * mib, 10 * mib, 128 * mib, 400, 1180},  // 10 + 118 = 128 MiB
+		{7 * mib, 7 * mib, 128 * mib, 400, 1729},    // rounded up: 7 + 7*17.29 MiB
+		{3 * mib, 3 * mib, 128 * mib, 400, 3200},    // the heap minimum, 4 MiB × 32, is the floor
+		{26 * mib, 26 * mib, 128 * mib, 400, 400},   // 5 × 26 MiB is above the floor
+		{200 * mib, 200 * mib, 128 * mib, 400, 400}, // live above the floor
+		{0, 0, 128 * mib, 400, 400},                 // nothing measured yet
+		{8 * mib, 8 * mib, 128 * mib, 100, 1500},    // the floor, whatever the base
+		{64 * mib, 64 * mib, 128 * mib, 100, 100},   // 2 × 64 MiB is the floor
+	} {
+		got := percentFor(tc.live, tc.scannable, tc.floor, tc.base)
+		if got != tc.want {
+			t.Errorf("percentFor(%d, %d, %d MiB, %d) = %d, want %d", tc.live, tc.scannable, tc.floor/mib, tc.base, got, tc.want)
+		}
+		// The runtime's goal (runtime.gcControllerState.heapGoalInternal).
+		goal := max(tc.live+tc.scannable*uint64(got)/100, heapMinimum*uint64(got)/100)
+		if tc.scannable > 0 && (goal < tc.floor || (got > tc.base && goal > tc.floor+tc.scannable/100+heapMinimum/100)) {
+			t.Errorf("live %d MiB: goal %d, want the floor %d", tc.live/mib, goal, tc.floor)
+		}
+	}
+}
+
+// TestFloorHoldsTheHeapGoal runs the floor in this process: the same
+// garbage is collected in far fewer cycles with the floor than without,
+// the runtime's heap goal comes to the floor after a collection, and
+// ending the floor ends its effect.
+func TestFloorHoldsTheHeapGoal(t *testing.T) {
+	keepFloor(0, 100)
+	old := debug.SetGCPercent(100)
+	t.Cleanup(func() { keepFloor(0, 100); debug.SetGCPercent(old) })
+	samples := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/heap/goal:bytes"}}
+	const garbage = 1 << 30 // 1 GiB in 4 KiB pieces, none kept
+	churn := func() uint64 {
+		runtime.GC()
+		metrics.Read(samples)
+		start := samples[0].Value.Uint64()
+		for range garbage / 4096 {
+			sink = make([]byte, 4096)
+		}
+		metrics.Read(samples)
+		return samples[0].Value.Uint64() - start
+	}
+	without := churn()
+	const floorBytes = 256 << 20
+	keepFloor(floorBytes, 100)
+	with := churn()
+	t.Logf("1 GiB of garbage: %d collections at GOGC=100, %d with a %d MiB floor", without, with, floorBytes>>20)
+	// 1 GiB over a 256 MiB goal: about four cycles (the floor begins
+	// to hold after the first).
+	if with < 2 || with > 8 || with*4 > without {
+		t.Errorf("%d collections with the floor, %d without: want 2 to 8, and under a quarter", with, without)
+	}
+
+	// After a collection, once its cleanup (afterGC) has run, the goal
+	// is the floor: this heap is tiny, so the percentage is the one
+	// that brings the runtime's heap minimum to the floor.
+	runtime.GC()
+	var goal uint64
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		metrics.Read(samples)
+		if goal = samples[1].Value.Uint64(); goal >= floorBytes {
+			break
+		}
+	}
+	if goal < floorBytes || goal > floorBytes+floorBytes/100 {
+		t.Errorf("heap goal %d bytes after a collection, want the floor of %d", goal, floorBytes)
+	}
+
+	keepFloor(0, 100)
+	debug.SetGCPercent(100)
+	again := churn()
+	if again*4 < without {
+		t.Errorf("%d collections after the floor ended, %d before it began: the floor still holds", again, without)
+	}
+}
+
+var sink []byte
+
+func TestServeRequests(t *testing.T) {
+	oldPercent, oldLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { keepFloor(0, 100); debug.SetGCPercent(oldPercent); debug.SetMemoryLimit(oldLimit) })
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	limited, unlimited := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(limited, "memory.max"), []byte("400000000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(unlimited, "memory.max"), []byte("max\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s := ServeRequests(unlimited); s.HeapFloor != HeapFloor || s.Percent != Percent || s.MemoryLimit != 0 {
+		t.Errorf("without a limit: %+v, want the floor %d", s, HeapFloor)
+	}
+	s := ServeRequests(limited)
+	if s.HeapFloor != 100000000 || s.MemoryLimit != 360000000 {
+		t.Errorf("with a 400 MB limit: %+v, want a floor of a quarter of it", s)
+	}
+	// The floor is in force: after a collection and its cleanup, the
+	// runtime's goal is the floor (this test's heap is far below it).
+	runtime.GC()
+	goal := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if metrics.Read(goal); goal[0].Value.Uint64() >= uint64(s.HeapFloor) {
+			break
+		}
+	}
+	if g := goal[0].Value.Uint64(); g < uint64(s.HeapFloor) {
+		t.Errorf("heap goal %d after a collection, want at least the floor %d", g, s.HeapFloor)
+	}
+
+	// The operator's choice wins: no floor either.
+	keepFloor(0, 100)
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	if s := ServeRequests(limited); !s.FromEnv || s.HeapFloor != 0 {
+		t.Errorf("with GOMEMLIMIT set: %+v", s)
 	}
 }
