@@ -36,6 +36,7 @@ type result struct {
 	// above, never subtracted from it.
 	LagP99   time.Duration
 	Steal    float64 // % of CPU time the hypervisor took during the run (set by the parent)
+	Reruns   int     // runs before this one that took more steal than -max-steal (set by the parent)
 	Achieved float64 // successful responses per second
 	// HandlerP50 and HandlerP99 are the server's handler time, and
 	// ServerCPU the serving process's CPU time per request sent, all it

@@ -34,6 +34,7 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "duration per target and rate")
 	rates := flag.String("rates", "200,1000,2000", "arrival rates (requests/s)")
 	rounds := flag.Int("rounds", 3, "rounds of Palisade and the floor, interleaved")
+	maxSteal := flag.Float64("max-steal", 5, "run a target again (at most twice) when the hypervisor took more than this % of the CPU time during its run, and keep the run with the least steal")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the serving process (Palisade and the floor, during their rounds) to this file")
 	flag.Parse()
 	if *rounds <= 0 || *dur <= 0 {
@@ -66,17 +67,30 @@ func main() {
 	// runs once per rate at the end: above its capacity it leaves a
 	// backlog that would spill into the next run.
 	results := map[string]map[int][]result{}
+	// A run during which the hypervisor took the VM's CPUs measures the
+	// host, not the server: with steal above -max-steal it is run again,
+	// and the run with the least steal is kept (its steal is reported).
 	run := func(t target, r int) {
-		res, err := load(t, ts, r, *dur)
-		if err != nil {
-			log.Fatalf("%s at %d/s: %v", t.name, r, err)
+		var res result
+		for attempt := 0; attempt < 3; attempt++ {
+			x, err := load(t, ts, r, *dur)
+			if err != nil {
+				log.Fatalf("%s at %d/s: %v", t.name, r, err)
+			}
+			fmt.Fprintf(os.Stderr, "%s %d/s: p99 %v, steal %.0f%%\n", t.name, r, x.P99, x.Steal)
+			if attempt == 0 || x.Steal < res.Steal {
+				res = x
+			}
+			res.Reruns = attempt
+			time.Sleep(time.Second)
+			if x.Steal <= *maxSteal {
+				break
+			}
 		}
 		if results[t.name] == nil {
 			results[t.name] = map[int][]result{}
 		}
 		results[t.name][r] = append(results[t.name][r], res)
-		fmt.Fprintf(os.Stderr, "%s %d/s: p99 %v, steal %.0f%%\n", t.name, r, res.P99, res.Steal)
-		time.Sleep(time.Second)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -104,20 +118,20 @@ func main() {
 			}
 		}
 	}
-	report(os.Stdout, ts.list, rs, results, *dur, gc)
+	report(os.Stdout, ts.list, rs, results, *dur, gc, *maxSteal)
 }
 
 // report prints the results: each target and rate as the median round
 // (by p99) with the range of p99 over rounds, then Palisade's p99 over
 // the floor's round by round.
-func report(w io.Writer, list []target, rs []int, results map[string]map[int][]result, dur time.Duration, gc gctune.Settings) {
+func report(w io.Writer, list []target, rs []int, results map[string]map[int][]result, dur time.Duration, gc gctune.Settings, maxSteal float64) {
 	fmt.Fprintf(w, "Admission load, %v per run, %d CPUs, loader in a second process; Palisade and the floor served with GOGC=%d and a heap goal of at least %d MiB (as palisade admission), OPA with its defaults.\n\n", dur, runtime.NumCPU(), gc.Percent, gc.HeapFloor>>20)
 	fmt.Fprintln(w, "Every Palisade and OPA answer is checked against the decision the bundle's engine makes in-process (the no-op floor allows everything and is not checked).")
-	fmt.Fprintln(w, "Each row is the median round by p99; `p99 over rounds` gives every round. Steal is the CPU time the hypervisor took from this VM during the run (/proc/stat).")
+	fmt.Fprintf(w, "Each row is the median round by p99; `p99 over rounds` gives every round. Steal is the CPU time the hypervisor took from this VM during a run (/proc/stat), the most of any round kept; a run with more than %.0f%% was run again (at most twice, keeping the run with the least steal), and reruns counts those.\n", maxSteal)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Handler p50/p99 is the server's own time per request, from its handler's call to its return; server CPU is the serving process's CPU time per request, everything included (Palisade and the floor, which are served from the harness; n/a for OPA), of which GC CPU is the collector's, over GC cycles collections; loader CPU is the loader's over the same interval (its start-up excluded), which the server shares the CPUs with. The loader speaks HTTP/2 frames on one connection (h2client.go); OPA's TLS listener speaks only HTTP/1.1, so OPA is loaded through net/http's client, which costs the loader more.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| target | rate (req/s) | p50 | p99 | p99 over rounds | max | handler p50 / p99 | server CPU | GC cycles / GC CPU | loader CPU | errors | wrong decisions | achieved (req/s) | loader lag p99 | steal |")
+	fmt.Fprintln(w, "| target | rate (req/s) | p50 | p99 | p99 over rounds | max | handler p50 / p99 | server CPU | GC cycles / GC CPU | loader CPU | errors | wrong decisions | achieved (req/s) | loader lag p99 | steal / reruns |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, t := range list {
 		for _, r := range rs {
@@ -126,10 +140,11 @@ func report(w io.Writer, list []target, rs []int, results map[string]map[int][]r
 			slices.SortFunc(byP99, func(a, b result) int { return cmp.Compare(a.P99, b.P99) })
 			x := byP99[len(byP99)/2]
 			var p99s []string
-			errs, sent, wrong := 0, 0, 0
+			errs, sent, wrong, reruns, steal := 0, 0, 0, 0, 0.0
 			for _, run := range runs {
 				p99s = append(p99s, ms(run.P99))
 				errs, sent, wrong = errs+run.Errors, sent+run.Sent, wrong+run.Wrong
+				reruns, steal = reruns+run.Reruns, max(steal, run.Steal)
 			}
 			wrongs := fmt.Sprint(wrong)
 			if t.name == "noop" {
@@ -141,8 +156,8 @@ func report(w io.Writer, list []target, rs []int, results map[string]map[int][]r
 				cpu = ms(x.ServerCPU)
 				gc = fmt.Sprintf("%d / %s", x.GCCycles, ms(x.GCCPU))
 			}
-			fmt.Fprintf(w, "| %s | %d | %v | %v | %s | %v | %s | %s | %s | %s | %d / %d | %s | %.0f | %v | %.0f%% |\n", t.name, r, ms(x.P50), ms(x.P99),
-				strings.Join(p99s, ", "), ms(x.Max), handler, cpu, gc, ms(x.LoaderCPU), errs, sent, wrongs, x.Achieved, ms(x.LagP99), x.Steal)
+			fmt.Fprintf(w, "| %s | %d | %v | %v | %s | %v | %s | %s | %s | %s | %d / %d | %s | %.0f | %v | %.0f%% / %d |\n", t.name, r, ms(x.P50), ms(x.P99),
+				strings.Join(p99s, ", "), ms(x.Max), handler, cpu, gc, ms(x.LoaderCPU), errs, sent, wrongs, x.Achieved, ms(x.LagP99), steal, reruns)
 		}
 	}
 	fmt.Fprintln(w, "\n| rate (req/s) | Palisade p99 / no-op p99, each round | median |\n|---:|---|---:|")
