@@ -116,8 +116,8 @@ var floor struct {
 }
 
 // keepFloor keeps the heap goal at or above bytes from the next
-// collection on, with base as GOGC otherwise; 0 bytes ends the floor
-// (GOGC stays as last set).
+// collection on, with base as GOGC otherwise (the caller has just set
+// GOGC to base); 0 bytes ends the floor, and GOGC stays as last set.
 func keepFloor(bytes uint64, base int) {
 	floor.mu.Lock()
 	defer floor.mu.Unlock()
