@@ -150,14 +150,14 @@ func report(w io.Writer, list []target, rs []int, results map[string]map[int][]r
 			if t.name == "noop" {
 				wrongs = "n/a"
 			}
-			handler, cpu, gc := "n/a", "n/a", "n/a"
+			handler, cpu, collections := "n/a", "n/a", "n/a"
 			if t.times != nil {
 				handler = ms(x.HandlerP50) + " / " + ms(x.HandlerP99)
 				cpu = ms(x.ServerCPU)
-				gc = fmt.Sprintf("%d / %s", x.GCCycles, ms(x.GCCPU))
+				collections = fmt.Sprintf("%d / %s", x.GCCycles, ms(x.GCCPU))
 			}
 			fmt.Fprintf(w, "| %s | %d | %v | %v | %s | %v | %s | %s | %s | %s | %d / %d | %s | %.0f | %v | %.0f%% / %d |\n", t.name, r, ms(x.P50), ms(x.P99),
-				strings.Join(p99s, ", "), ms(x.Max), handler, cpu, gc, ms(x.LoaderCPU), errs, sent, wrongs, x.Achieved, ms(x.LagP99), steal, reruns)
+				strings.Join(p99s, ", "), ms(x.Max), handler, cpu, collections, ms(x.LoaderCPU), errs, sent, wrongs, x.Achieved, ms(x.LagP99), steal, reruns)
 		}
 	}
 	fmt.Fprintln(w, "\n| rate (req/s) | Palisade p99 / no-op p99, each round | median |\n|---:|---|---:|")
