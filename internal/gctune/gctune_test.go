@@ -110,8 +110,8 @@ func TestFloorHoldsTheHeapGoal(t *testing.T) {
 	t.Cleanup(func() { keepFloor(0, 100); debug.SetGCPercent(old) })
 	samples := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/heap/goal:bytes"}}
 	const garbage = 1 << 30 // 1 GiB in 4 KiB pieces, none kept
+	// churn makes the garbage and counts the collections it took.
 	churn := func() uint64 {
-		runtime.GC()
 		metrics.Read(samples)
 		start := samples[0].Value.Uint64()
 		for range garbage / 4096 {
@@ -120,20 +120,15 @@ func TestFloorHoldsTheHeapGoal(t *testing.T) {
 		metrics.Read(samples)
 		return samples[0].Value.Uint64() - start
 	}
+	runtime.GC()
 	without := churn()
+
+	// After a collection, once its cleanup (afterGC, on the cleanup
+	// goroutine) has run, the goal is the floor: this heap is tiny, so
+	// the percentage is the one that brings the runtime's heap minimum
+	// to the floor.
 	const floorBytes = 256 << 20
 	keepFloor(floorBytes, 100)
-	with := churn()
-	t.Logf("1 GiB of garbage: %d collections at GOGC=100, %d with a %d MiB floor", without, with, floorBytes>>20)
-	// 1 GiB over a 256 MiB goal: about four cycles (the floor begins
-	// to hold after the first).
-	if with < 2 || with > 8 || with*4 > without {
-		t.Errorf("%d collections with the floor, %d without: want 2 to 8, and under a quarter", with, without)
-	}
-
-	// After a collection, once its cleanup (afterGC) has run, the goal
-	// is the floor: this heap is tiny, so the percentage is the one
-	// that brings the runtime's heap minimum to the floor.
 	runtime.GC()
 	var goal uint64
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
@@ -146,8 +141,16 @@ func TestFloorHoldsTheHeapGoal(t *testing.T) {
 		t.Errorf("heap goal %d bytes after a collection, want the floor of %d", goal, floorBytes)
 	}
 
+	with := churn()
+	t.Logf("1 GiB of garbage: %d collections at GOGC=100, %d with a %d MiB floor", without, with, floorBytes>>20)
+	// 1 GiB over a 256 MiB goal: about four cycles.
+	if with < 2 || with > 8 || with*4 > without {
+		t.Errorf("%d collections with the floor, %d without: want 2 to 8, and under a quarter", with, without)
+	}
+
 	keepFloor(0, 100)
 	debug.SetGCPercent(100)
+	runtime.GC()
 	again := churn()
 	if again*4 < without {
 		t.Errorf("%d collections after the floor ended, %d before it began: the floor still holds", again, without)
