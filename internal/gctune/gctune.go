@@ -112,7 +112,6 @@ var floor struct {
 	base    int
 	percent int
 	armed   bool
-	live    []metrics.Sample
 }
 
 // keepFloor keeps the heap goal at or above bytes from the next
@@ -123,7 +122,6 @@ func keepFloor(bytes uint64, base int) {
 	defer floor.mu.Unlock()
 	floor.bytes, floor.base, floor.percent = bytes, base, base
 	if bytes > 0 && !floor.armed {
-		floor.live = []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
 		floor.armed = true
 		arm()
 	}
@@ -149,9 +147,10 @@ func afterGC(int) {
 		floor.armed = false
 		return
 	}
-	metrics.Read(floor.live)
+	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
+	metrics.Read(samples)
 	var n [3]uint64 // live heap, stacks, globals
-	for i, m := range floor.live {
+	for i, m := range samples {
 		if m.Value.Kind() == metrics.KindUint64 {
 			n[i] = m.Value.Uint64()
 		}
