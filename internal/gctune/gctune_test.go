@@ -41,10 +41,7 @@ func TestCgroupMemoryLimit(t *testing.T) {
 }
 
 func TestServe(t *testing.T) {
-	oldPercent, oldLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
-	t.Cleanup(func() { keepFloor(0, 100); debug.SetGCPercent(oldPercent); debug.SetMemoryLimit(oldLimit) })
-	t.Setenv("GOGC", "")
-	t.Setenv("GOMEMLIMIT", "")
+	isolate(t)
 	root := t.TempDir()
 	if err := os.WriteFile(filepath.Join(root, "memory.max"), []byte("1000000000\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -106,9 +103,8 @@ func TestPercentFor(t *testing.T) {
 // ending the floor ends its effect.
 func TestFloorHoldsTheHeapGoal(t *testing.T) {
 	keepFloor(0, 100)
-	old := debug.SetGCPercent(100)
-	t.Cleanup(func() { keepFloor(0, 100); debug.SetGCPercent(old) })
-	samples := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/heap/goal:bytes"}}
+	isolate(t)
+	samples := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
 	const garbage = 1 << 30 // 1 GiB in 4 KiB pieces, none kept
 	// churn makes the garbage and counts the collections it took.
 	churn := func() uint64 {
@@ -129,15 +125,7 @@ func TestFloorHoldsTheHeapGoal(t *testing.T) {
 	// to the floor.
 	const floorBytes = 256 << 20
 	keepFloor(floorBytes, 100)
-	runtime.GC()
-	var goal uint64
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		metrics.Read(samples)
-		if goal = samples[1].Value.Uint64(); goal >= floorBytes {
-			break
-		}
-	}
-	if goal < floorBytes || goal > floorBytes+floorBytes/100 {
+	if goal := goalAfterGC(floorBytes); goal < floorBytes || goal > floorBytes+floorBytes/100 {
 		t.Errorf("heap goal %d bytes after a collection, want the floor of %d", goal, floorBytes)
 	}
 
@@ -159,11 +147,32 @@ func TestFloorHoldsTheHeapGoal(t *testing.T) {
 
 var sink []byte
 
-func TestServeRequests(t *testing.T) {
+// isolate sets GOGC to 100 and no memory limit, with GOGC and GOMEMLIMIT
+// unset in the environment, and puts back the process's settings (and
+// ends any floor) when the test ends.
+func isolate(t *testing.T) {
 	oldPercent, oldLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { keepFloor(0, 100); debug.SetGCPercent(oldPercent); debug.SetMemoryLimit(oldLimit) })
 	t.Setenv("GOGC", "")
 	t.Setenv("GOMEMLIMIT", "")
+}
+
+// goalAfterGC collects and returns the runtime's heap goal once it is at
+// least want, or after 2 s: the floor is set by afterGC, on the cleanup
+// goroutine, after the collection.
+func goalAfterGC(want uint64) uint64 {
+	runtime.GC()
+	goal := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if metrics.Read(goal); goal[0].Value.Uint64() >= want {
+			break
+		}
+	}
+	return goal[0].Value.Uint64()
+}
+
+func TestServeRequests(t *testing.T) {
+	isolate(t)
 	limited, unlimited := t.TempDir(), t.TempDir()
 	if err := os.WriteFile(filepath.Join(limited, "memory.max"), []byte("400000000\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -180,14 +189,7 @@ func TestServeRequests(t *testing.T) {
 	}
 	// The floor is in force: after a collection and its cleanup, the
 	// runtime's goal is the floor (this test's heap is far below it).
-	runtime.GC()
-	goal := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if metrics.Read(goal); goal[0].Value.Uint64() >= uint64(s.HeapFloor) {
-			break
-		}
-	}
-	if g := goal[0].Value.Uint64(); g < uint64(s.HeapFloor) {
+	if g := goalAfterGC(uint64(s.HeapFloor)); g < uint64(s.HeapFloor) {
 		t.Errorf("heap goal %d after a collection, want at least the floor %d", g, s.HeapFloor)
 	}
 
