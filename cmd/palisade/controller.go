@@ -135,7 +135,7 @@ func logGC(log *slog.Logger, s gctune.Settings) {
 		log.Info("garbage collector set by the environment", "gogc", s.Percent)
 		return
 	}
-	log.Info("garbage collector set for serving", "gogc", s.Percent, "memoryLimitBytes", s.MemoryLimit, "heapFloorBytes", s.HeapFloor)
+	log.Info("garbage collector set for serving", "gogc", s.Percent, "memoryLimitBytes", s.MemoryLimit, "maxHeapFloorBytes", s.HeapFloor)
 }
 
 func readSecretFile(flag, name string) (string, error) {

@@ -97,12 +97,33 @@ func TestPercentFor(t *testing.T) {
 	}
 }
 
-// TestFloorHoldsTheHeapGoal runs the floor in this process: the same
-// garbage is collected in far fewer cycles with the floor than without,
-// the runtime's heap goal comes to the floor after a collection, and
-// ending the floor ends its effect.
+func TestFloorFor(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		allocated uint64
+		elapsed   time.Duration
+		want      uint64
+	}{
+		{56 * mib, time.Second, 256 * mib},             // 1,000 reviews/s: 560 MiB in 10 s, capped
+		{3 * mib, time.Second, 30 * mib},               // 50 reviews/s: 10 s of it
+		{30 * mib, 10 * time.Second, 30 * mib},         // the same rate over a longer cycle
+		{0, time.Minute, 0},                            // idle
+		{mib, 0, 256 * mib},                            // no time measured: the cap
+		{mib, 100 * time.Millisecond, 100 * mib},       // a short cycle at a high rate
+		{512 * mib, 120 * time.Second, 512 * mib / 12}, // the runtime's forced collection after 2 minutes
+	} {
+		if got := floorFor(tc.allocated, tc.elapsed, 10*time.Second, 256*mib); got != tc.want {
+			t.Errorf("floorFor(%d MiB, %v) = %d, want %d", tc.allocated/mib, tc.elapsed, got, tc.want)
+		}
+	}
+}
+
+// TestFloorHoldsTheHeapGoal runs the floor in this process: under a high
+// allocation rate the runtime's heap goal comes to the floor's cap after
+// a collection, the same garbage is collected in far fewer cycles with
+// the floor than without, and ending the floor ends its effect.
 func TestFloorHoldsTheHeapGoal(t *testing.T) {
-	keepFloor(0, 100)
+	keepFloor(0, 0, 100)
 	isolate(t)
 	samples := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
 	const garbage = 1 << 30 // 1 GiB in 4 KiB pieces, none kept
@@ -119,13 +140,14 @@ func TestFloorHoldsTheHeapGoal(t *testing.T) {
 	runtime.GC()
 	without := churn()
 
-	// After a collection, once its cleanup (afterGC, on the cleanup
-	// goroutine) has run, the goal is the floor: this heap is tiny, so
-	// the percentage is the one that brings the runtime's heap minimum
-	// to the floor.
+	// Allocating as fast as it can, this test needs far more than the
+	// cap in 10 s: after a collection, once its cleanup (afterGC, on the
+	// cleanup goroutine) has run, the goal is the cap. This heap is tiny,
+	// so the percentage is the one that brings the runtime's heap minimum
+	// to it.
 	const floorBytes = 256 << 20
-	keepFloor(floorBytes, 100)
-	if goal := goalAfterGC(floorBytes); goal < floorBytes || goal > floorBytes+floorBytes/100 {
+	keepFloor(floorBytes, 10*time.Second, 100)
+	if goal := goalUnderLoad(floorBytes); goal < floorBytes || goal > floorBytes+floorBytes/100 {
 		t.Errorf("heap goal %d bytes after a collection, want the floor of %d", goal, floorBytes)
 	}
 
@@ -136,7 +158,7 @@ func TestFloorHoldsTheHeapGoal(t *testing.T) {
 		t.Errorf("%d collections with the floor, %d without: want 2 to 8, and under a quarter", with, without)
 	}
 
-	keepFloor(0, 100)
+	keepFloor(0, 0, 100)
 	debug.SetGCPercent(100)
 	runtime.GC()
 	again := churn()
@@ -145,16 +167,87 @@ func TestFloorHoldsTheHeapGoal(t *testing.T) {
 	}
 }
 
+// TestFloorFollowsTheRate: at a low allocation rate the floor is what
+// that rate allocates in the interval, far below the cap, and with no
+// allocation the goal goes back to the base percentage's.
+func TestFloorFollowsTheRate(t *testing.T) {
+	keepFloor(0, 0, 100)
+	isolate(t)
+	const (
+		mib      = 1 << 20
+		most     = 256 * mib
+		interval = 10 * time.Second
+	)
+	keepFloor(most, interval, 100)
+	runtime.GC()
+	waitCleanup(t)
+	// 1 MiB over at least 200 ms: at most 50 MiB in the interval.
+	for range mib / 4096 {
+		sink = make([]byte, 4096)
+	}
+	time.Sleep(200 * time.Millisecond)
+	runtime.GC()
+	waitCleanup(t)
+	goal := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
+	metrics.Read(goal)
+	if g := goal[0].Value.Uint64(); g > 50*mib+mib || g >= most/4 {
+		t.Errorf("heap goal %d MiB after 1 MiB in 200 ms, want at most 50 MiB", g/mib)
+	}
+	floor.mu.Lock()
+	percent := floor.percent
+	floor.mu.Unlock()
+	if percent <= 100 {
+		t.Errorf("GOGC %d after 1 MiB in 200 ms, want it raised for a goal of about 50 MiB", percent)
+	}
+	// Nothing allocated since: the base percentage.
+	time.Sleep(200 * time.Millisecond)
+	runtime.GC()
+	waitCleanup(t)
+	floor.mu.Lock()
+	percent = floor.percent
+	floor.mu.Unlock()
+	if percent > 150 {
+		t.Errorf("GOGC %d after an idle cycle, want about the base, 100", percent)
+	}
+}
+
 var sink []byte
+
+// waitCleanup waits (at most 2 s) for afterGC to have run after the last
+// collection, on the cleanup goroutine.
+func waitCleanup(t *testing.T) {
+	t.Helper()
+	cycles := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(cycles)
+	want := cycles[0].Value.Uint64()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		floor.mu.Lock()
+		seen := floor.cycles
+		floor.mu.Unlock()
+		if seen >= want {
+			return
+		}
+	}
+	t.Fatalf("no cleanup after collection %d", want)
+}
 
 // isolate sets GOGC to 100 and no memory limit, with GOGC and GOMEMLIMIT
 // unset in the environment, and puts back the process's settings (and
 // ends any floor) when the test ends.
 func isolate(t *testing.T) {
 	oldPercent, oldLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
-	t.Cleanup(func() { keepFloor(0, 100); debug.SetGCPercent(oldPercent); debug.SetMemoryLimit(oldLimit) })
+	t.Cleanup(func() { keepFloor(0, 0, 100); debug.SetGCPercent(oldPercent); debug.SetMemoryLimit(oldLimit) })
 	t.Setenv("GOGC", "")
 	t.Setenv("GOMEMLIMIT", "")
+}
+
+// goalUnderLoad makes 64 MiB of garbage as fast as it can, far more than
+// the floor's cap in its interval at that rate, and returns goalAfterGC.
+func goalUnderLoad(want uint64) uint64 {
+	for range 64 << 20 / 4096 {
+		sink = make([]byte, 4096)
+	}
+	return goalAfterGC(want)
 }
 
 // goalAfterGC collects and returns the runtime's heap goal once it is at
@@ -180,21 +273,22 @@ func TestServeRequests(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(unlimited, "memory.max"), []byte("max\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if s := ServeRequests(unlimited); s.HeapFloor != HeapFloor || s.Percent != Percent || s.MemoryLimit != 0 {
-		t.Errorf("without a limit: %+v, want the floor %d", s, HeapFloor)
+	if s := ServeRequests(unlimited); s.HeapFloor != MaxHeapFloor || s.Percent != Percent || s.MemoryLimit != 0 {
+		t.Errorf("without a limit: %+v, want the floor's cap %d", s, MaxHeapFloor)
 	}
 	s := ServeRequests(limited)
-	if s.HeapFloor != 100000000 || s.MemoryLimit != 360000000 {
-		t.Errorf("with a 400 MB limit: %+v, want a floor of a quarter of it", s)
+	if s.HeapFloor != 200000000 || s.MemoryLimit != 360000000 {
+		t.Errorf("with a 400 MB limit: %+v, want the floor's cap at half of it", s)
 	}
-	// The floor is in force: after a collection and its cleanup, the
-	// runtime's goal is the floor (this test's heap is far below it).
-	if g := goalAfterGC(uint64(s.HeapFloor)); g < uint64(s.HeapFloor) {
-		t.Errorf("heap goal %d after a collection, want at least the floor %d", g, s.HeapFloor)
+	// The floor is in force: under load, after a collection and its
+	// cleanup, the runtime's goal is the cap (this test's heap is far
+	// below it).
+	if g := goalUnderLoad(uint64(s.HeapFloor)); g < uint64(s.HeapFloor) {
+		t.Errorf("heap goal %d after a collection, want at least the floor's cap %d", g, s.HeapFloor)
 	}
 
 	// The operator's choice wins: no floor either.
-	keepFloor(0, 100)
+	keepFloor(0, 0, 100)
 	t.Setenv("GOMEMLIMIT", "1GiB")
 	if s := ServeRequests(limited); !s.FromEnv || s.HeapFloor != 0 {
 		t.Errorf("with GOMEMLIMIT set: %+v", s)
