@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -131,7 +133,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes))
+	buf := readBuffers.Get().(*bytes.Buffer)
+	defer putReadBuffer(buf)
+	body, err := readBody(buf, http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes), r.ContentLength, h.opts.MaxRequestBytes)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -157,18 +161,49 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, out := h.decide(ctx, rv.req)
 	resp.UID = rv.uid
-	data, err := json.Marshal(admissionv1.AdmissionReview{TypeMeta: rv.typeMeta, Response: resp})
-	if err != nil {
+	// The encoder writes nothing unless the whole review encoded (it
+	// encodes into its own pooled buffer first).
+	w.Header().Set("Content-Type", "application/json")
+	if err := json.NewEncoder(w).Encode(admissionv1.AdmissionReview{TypeMeta: rv.typeMeta, Response: resp}); err != nil {
 		// Cannot happen for these types; never answer half a review.
+		w.Header().Del("Content-Type")
 		h.reject(w, r, http.StatusInternalServerError, "encode", "encode response: "+err.Error())
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(data)
 	latency := time.Since(start)
 	h.metrics.requests.WithLabelValues(strconv.Itoa(http.StatusOK)).Inc()
 	h.metrics.duration.WithLabelValues(operationLabel(rv.req.Operation), out.decision).Observe(latency.Seconds())
 	h.logDecision(ctx, rv, resp, out, latency)
+}
+
+// readBuffers recycles request body buffers: a review is read whole,
+// decoded (internal/jsonast copies what it keeps), and its body dropped.
+var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer is the largest buffer kept for reuse: a review of a pod
+// is a few kilobytes, and an occasional big one is not held on to.
+const maxPooledBuffer = 64 << 10
+
+func putReadBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBuffer {
+		b.Reset()
+		readBuffers.Put(b)
+	}
+}
+
+// readBody reads a body into buf, sized from its Content-Length (when
+// given, and within limit) so that it is read without growing. The
+// bytes are valid until buf is reused.
+func readBody(buf *bytes.Buffer, body io.Reader, contentLength, limit int64) ([]byte, error) {
+	if contentLength > 0 {
+		// ReadFrom wants MinRead bytes of room before each read, the
+		// last one (which finds the end) included.
+		buf.Grow(int(min(contentLength, limit)) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(body); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // outcome is what the decision log and the metrics say about a review.
