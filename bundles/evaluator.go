@@ -154,6 +154,18 @@ func (e *Engine) evaluate(ctx context.Context, en *entry, input ast.Value) (*ast
 }
 
 func (e *Engine) topdown(ctx context.Context, en *entry, input ast.Value) (*ast.Term, error) {
+	if e.lazyTopdown {
+		e.prepareOnce.Do(func() {
+			// NewEngine compiled this same bundle, so an error here is
+			// not expected; it is kept, and every topdown call reports it.
+			if err := prepareTopdown(context.WithoutCancel(ctx), e.bundle, e.queries); err != nil {
+				e.prepareErr = fmt.Errorf("compile bundle %s: %w", e.revision, err)
+			}
+		})
+		if e.prepareErr != nil {
+			return nil, e.prepareErr
+		}
+	}
 	rs, err := en.pq.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
 		return nil, fmt.Errorf("evaluate %s: %w", en.query, err)

@@ -3,9 +3,11 @@ package bundles_test
 import (
 	"context"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/palisade-dev/palisade/bundles"
+	"github.com/palisade-dev/palisade/policy"
 )
 
 func webContainer(namespace string, labels map[string]string) *bundles.Container {
@@ -20,10 +22,20 @@ func inWorkload(c *bundles.Container, workload, container string) *bundles.Conta
 	return c
 }
 
+// TestRuntimeDecisions runs on the engine of every test (check mode,
+// where topdown is prepared with the engine) and on one in IR mode, which
+// drops topdown's queries and prepares them again on the first runtime
+// decision.
 func TestRuntimeDecisions(t *testing.T) {
-	e, err := prodEngine()
+	check := mustEngine(t, prodEngine)
+	t.Setenv(bundles.EvaluatorEnv, bundles.EvaluatorIR)
+	repo, err := policy.LoadDir(examplesDir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	ir := mustEngine(t, func() (*bundles.Engine, error) { return engineOf(repo) })
+	if ir.Evaluator() != bundles.EvaluatorIR {
+		t.Fatalf("evaluator %s, want %s", ir.Evaluator(), bundles.EvaluatorIR)
 	}
 	payments := webContainer("payments", map[string]string{"app": "payments-api"})
 	alertBlock := []string{"alert", "block"}
@@ -108,16 +120,32 @@ func TestRuntimeDecisions(t *testing.T) {
 			event: bundles.RuntimeEvent{Kind: bundles.EventFile, Operation: "modifyFile", Path: "/usr/bin/ls"},
 		},
 	}
+	// The IR engine's first runtime decisions come at once: one
+	// preparation serves them all (under -race, without a race).
+	var wg sync.WaitGroup
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := e.Runtime(context.Background(), &tt.event, tt.container)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(*got, tt.want) {
-				t.Errorf("got %+v, want %+v", *got, tt.want)
+		wg.Go(func() {
+			if _, err := ir.Runtime(context.Background(), &tt.event, tt.container); err != nil {
+				t.Errorf("%s: %v", tt.name, err)
 			}
 		})
+	}
+	wg.Wait()
+	for _, e := range []struct {
+		name string
+		eng  *bundles.Engine
+	}{{"check", check}, {"ir", ir}} {
+		for _, tt := range tests {
+			t.Run(e.name+"/"+tt.name, func(t *testing.T) {
+				got, err := e.eng.Runtime(context.Background(), &tt.event, tt.container)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(*got, tt.want) {
+					t.Errorf("got %+v, want %+v", *got, tt.want)
+				}
+			})
+		}
 	}
 }
 
