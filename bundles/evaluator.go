@@ -158,7 +158,11 @@ func (e *Engine) topdown(ctx context.Context, en *entry, input ast.Value) (*ast.
 		e.prepareOnce.Do(func() {
 			// NewEngine compiled this same bundle, so an error here is
 			// not expected; it is kept, and every topdown call reports it.
-			if err := prepareTopdown(context.WithoutCancel(ctx), e.bundle, e.queries); err != nil {
+			b, err := withSyntaxTrees(e.bundle)
+			if err == nil {
+				err = prepareTopdown(context.WithoutCancel(ctx), b, e.queries)
+			}
+			if err != nil {
 				e.prepareErr = fmt.Errorf("compile bundle %s: %w", e.revision, err)
 			}
 		})

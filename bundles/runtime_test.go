@@ -23,19 +23,39 @@ func inWorkload(c *bundles.Container, workload, container string) *bundles.Conta
 }
 
 // TestRuntimeDecisions runs on the engine of every test (check mode,
-// where topdown is prepared with the engine) and on one in IR mode, which
-// drops topdown's queries and prepares them again on the first runtime
-// decision.
+// where topdown is prepared with the engine) and on one in IR mode, made
+// as a serving process makes it from the bundle server's bytes, which
+// drops topdown's queries and its modules' syntax trees and makes them
+// again on the first runtime decision.
 func TestRuntimeDecisions(t *testing.T) {
 	check := mustEngine(t, prodEngine)
 	t.Setenv(bundles.EvaluatorEnv, bundles.EvaluatorIR)
-	repo, err := policy.LoadDir(examplesDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ir := mustEngine(t, func() (*bundles.Engine, error) { return engineOf(repo) })
+	ir := mustEngine(t, func() (*bundles.Engine, error) {
+		repo, err := policy.LoadDir(examplesDir)
+		if err != nil {
+			return nil, err
+		}
+		built, err := bundles.Build(repo, "prod", "test")
+		if err != nil {
+			return nil, err
+		}
+		raw, err := bundles.Bytes(built)
+		if err != nil {
+			return nil, err
+		}
+		b, err := bundles.Read(raw, nil, 0)
+		if err != nil {
+			return nil, err
+		}
+		return bundles.NewEngine(context.Background(), b)
+	})
 	if ir.Evaluator() != bundles.EvaluatorIR {
 		t.Fatalf("evaluator %s, want %s", ir.Evaluator(), bundles.EvaluatorIR)
+	}
+	for _, m := range ir.Bundle().Modules {
+		if m.Parsed != nil || len(m.Raw) == 0 {
+			t.Fatalf("module %s: parsed %v, %d bytes of source; want the source only", m.Path, m.Parsed != nil, len(m.Raw))
+		}
 	}
 	payments := webContainer("payments", map[string]string{"app": "payments-api"})
 	alertBlock := []string{"alert", "block"}
