@@ -117,7 +117,7 @@ func serve(cgroupRoot string) (Settings, uint64) {
 
 // floor is the state of the heap floor: its cap, the interval it makes
 // room for and the percentage it raises from, the GOGC it last set, and
-// the allocation counter, time and cycle count at the last collection.
+// the allocation counter and time at the last collection.
 var floor struct {
 	mu       sync.Mutex
 	max      uint64 // 0: no floor, and the chain of cleanups ends
@@ -127,7 +127,6 @@ var floor struct {
 	armed    bool
 	allocs   uint64
 	at       time.Time // zero: no collection seen yet
-	cycles   uint64
 }
 
 // keepFloor keeps the heap goal at or above interval's worth of
@@ -167,11 +166,11 @@ func afterGC(int) {
 	}
 	samples := []metrics.Sample{
 		{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"},
-		{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/gc/heap/allocs:bytes"},
 	}
 	metrics.Read(samples)
 	now := time.Now()
-	var n [5]uint64 // live heap, stacks, globals, bytes allocated so far, collections so far
+	var n [4]uint64 // live heap, stacks, globals, bytes allocated so far
 	for i, m := range samples {
 		if m.Value.Kind() == metrics.KindUint64 {
 			n[i] = m.Value.Uint64()
@@ -181,7 +180,7 @@ func afterGC(int) {
 	if !floor.at.IsZero() {
 		want = floorFor(n[3]-floor.allocs, now.Sub(floor.at), floor.interval, floor.max)
 	}
-	floor.allocs, floor.at, floor.cycles = n[3], now, n[4]
+	floor.allocs, floor.at = n[3], now
 	if p := percentFor(n[0], n[0]+n[1]+n[2], want, floor.base); p != floor.percent {
 		debug.SetGCPercent(p)
 		floor.percent = p

@@ -179,15 +179,13 @@ func TestFloorFollowsTheRate(t *testing.T) {
 		interval = 10 * time.Second
 	)
 	keepFloor(most, interval, 100)
-	runtime.GC()
-	waitCleanup(t)
+	collect(t)
 	// 1 MiB over at least 200 ms: at most 50 MiB in the interval.
 	for range mib / 4096 {
 		sink = make([]byte, 4096)
 	}
 	time.Sleep(200 * time.Millisecond)
-	runtime.GC()
-	waitCleanup(t)
+	collect(t)
 	goal := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
 	metrics.Read(goal)
 	if g := goal[0].Value.Uint64(); g > 50*mib+mib || g >= most/4 {
@@ -201,8 +199,7 @@ func TestFloorFollowsTheRate(t *testing.T) {
 	}
 	// Nothing allocated since: the base percentage.
 	time.Sleep(200 * time.Millisecond)
-	runtime.GC()
-	waitCleanup(t)
+	collect(t)
 	floor.mu.Lock()
 	percent = floor.percent
 	floor.mu.Unlock()
@@ -213,22 +210,23 @@ func TestFloorFollowsTheRate(t *testing.T) {
 
 var sink []byte
 
-// waitCleanup waits (at most 2 s) for afterGC to have run after the last
-// collection, on the cleanup goroutine.
-func waitCleanup(t *testing.T) {
+// collect runs a collection and waits (at most 2 s) for afterGC to have
+// run after it, on the cleanup goroutine.
+func collect(t *testing.T) {
 	t.Helper()
-	cycles := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
-	metrics.Read(cycles)
-	want := cycles[0].Value.Uint64()
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	last := func() time.Time {
 		floor.mu.Lock()
-		seen := floor.cycles
-		floor.mu.Unlock()
-		if seen >= want {
+		defer floor.mu.Unlock()
+		return floor.at
+	}
+	before := last()
+	runtime.GC()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if last().After(before) {
 			return
 		}
 	}
-	t.Fatalf("no cleanup after collection %d", want)
+	t.Fatal("no cleanup after the collection")
 }
 
 // isolate sets GOGC to 100 and no memory limit, with GOGC and GOMEMLIMIT
