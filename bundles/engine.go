@@ -52,9 +52,9 @@ type Engine struct {
 
 	// The topdown queries (entry.pq), which Runtime always uses. When
 	// the plan decides everything else they are dropped once the bundle
-	// is known to compile, and prepared again on first use (topdown).
+	// is known to compile, and prepared again on first use (topdown):
+	// queries is set then, and nil when they are prepared with the engine.
 	queries     map[string]*rego.PreparedEvalQuery
-	lazyTopdown bool
 	prepareOnce sync.Once
 	prepareErr  error
 }
@@ -114,7 +114,7 @@ func NewEngine(ctx context.Context, b *bundle.Bundle) (*Engine, error) {
 		// would be marked by every collection (1.4 MB of the 4.3 MB of
 		// scannable heap that bundle and engine of policies-example prod
 		// kept): they go, and are prepared again on first use.
-		e.queries, e.lazyTopdown = queries, true
+		e.queries = queries
 		for _, pq := range queries {
 			*pq = rego.PreparedEvalQuery{}
 		}

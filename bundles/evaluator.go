@@ -154,7 +154,7 @@ func (e *Engine) evaluate(ctx context.Context, en *entry, input ast.Value) (*ast
 }
 
 func (e *Engine) topdown(ctx context.Context, en *entry, input ast.Value) (*ast.Term, error) {
-	if e.lazyTopdown {
+	if e.queries != nil {
 		e.prepareOnce.Do(func() {
 			// NewEngine compiled this same bundle, so an error here is
 			// not expected; it is kept, and every topdown call reports it.
