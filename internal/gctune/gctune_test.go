@@ -147,7 +147,7 @@ func TestFloorHoldsTheHeapGoal(t *testing.T) {
 	// to it.
 	const floorBytes = 256 << 20
 	keepFloor(floorBytes, 10*time.Second, 100)
-	if goal := goalUnderLoad(floorBytes); goal < floorBytes || goal > floorBytes+floorBytes/100 {
+	if goal := goalUnderLoad(t); goal < floorBytes || goal > floorBytes+floorBytes/100 {
 		t.Errorf("heap goal %d bytes after a collection, want the floor of %d", goal, floorBytes)
 	}
 
@@ -239,26 +239,28 @@ func isolate(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "")
 }
 
-// goalUnderLoad makes 64 MiB of garbage as fast as it can, far more than
-// the floor's cap in its interval at that rate, and returns goalAfterGC.
-func goalUnderLoad(want uint64) uint64 {
+// goalUnderLoad makes 64 MiB of garbage as fast as it can between two
+// collections, far more than any cap in GCInterval at that rate, and
+// returns the runtime's heap goal once afterGC has run for the second.
+//
+// The collector is off in between, so that no other cycle splits the
+// measured one: with cycles during the garbage, a cleanup goroutine that
+// gets no CPU until the garbage is made (as when CI runs test packages
+// side by side on 2 cores) measured a last cycle with nothing allocated
+// in it, and rightly left the goal at the base percentage's.
+func goalUnderLoad(t *testing.T) uint64 {
+	t.Helper()
+	collect(t)
+	debug.SetGCPercent(-1)
 	for range 64 << 20 / 4096 {
 		sink = make([]byte, 4096)
 	}
-	return goalAfterGC(want)
-}
-
-// goalAfterGC collects and returns the runtime's heap goal once it is at
-// least want, or after 2 s: the floor is set by afterGC, on the cleanup
-// goroutine, after the collection.
-func goalAfterGC(want uint64) uint64 {
-	runtime.GC()
+	collect(t)
+	floor.mu.Lock()
+	debug.SetGCPercent(floor.percent) // as afterGC set it, or left it
+	floor.mu.Unlock()
 	goal := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if metrics.Read(goal); goal[0].Value.Uint64() >= want {
-			break
-		}
-	}
+	metrics.Read(goal)
 	return goal[0].Value.Uint64()
 }
 
@@ -281,7 +283,7 @@ func TestServeRequests(t *testing.T) {
 	// The floor is in force: under load, after a collection and its
 	// cleanup, the runtime's goal is the cap (this test's heap is far
 	// below it).
-	if g := goalUnderLoad(uint64(s.HeapFloor)); g < uint64(s.HeapFloor) {
+	if g := goalUnderLoad(t); g < uint64(s.HeapFloor) {
 		t.Errorf("heap goal %d after a collection, want at least the floor's cap %d", g, s.HeapFloor)
 	}
 
