@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/palisade-dev/palisade/admission"
-	"github.com/palisade-dev/palisade/bundles"
 	"github.com/palisade-dev/palisade/policy"
 )
 
@@ -201,13 +200,30 @@ func TestHandlerDecisions(t *testing.T) {
 				t.Errorf("unexpected warnings %q", resp.Warnings)
 			}
 			if tc.rules != nil {
-				var got []bundles.Violation
-				if err := json.Unmarshal([]byte(resp.AuditAnnotations[admission.AuditAnnotationViolations]), &got); err != nil {
+				// Each violation but its message, which the warnings
+				// and the denial carry.
+				var got []struct {
+					Rule, Action, Field, Value string
+					Containers                 []string
+				}
+				dec := json.NewDecoder(strings.NewReader(resp.AuditAnnotations[admission.AuditAnnotationViolations]))
+				dec.DisallowUnknownFields()
+				if err := dec.Decode(&got); err != nil {
 					t.Fatalf("audit annotation: %v: %q", err, resp.AuditAnnotations)
 				}
 				var rules []string
 				for _, v := range got {
 					rules = append(rules, v.Rule)
+					if v.Action == "" || v.Field == "" || v.Value == "" {
+						t.Errorf("audit annotation: violation %+v lacks its action, field or value", v)
+					}
+					action := "block"
+					if tc.mode == "audit" {
+						action = "log"
+					}
+					if v.Rule == "privileged" && (v.Action != action || v.Field != "containerSecurityContext" || v.Value != "true" || !slices.Equal(v.Containers, []string{"busybox-container"})) {
+						t.Errorf("audit annotation: %+v, want privileged (%s) for \"true\" in busybox-container", v, action)
+					}
 				}
 				slices.Sort(rules)
 				if !slices.Equal(rules, tc.rules) {
