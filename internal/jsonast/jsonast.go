@@ -9,9 +9,9 @@
 // encoding/json, the document is first made canonical by the reference
 // path (decode with encoding/json, encode again), so the result never
 // differs:
-//   - the document is validated strictly first (as json.Valid does:
-//     numbers, escapes, control characters; see valid), and a malformed
-//     one is refused with encoding/json's error, which gives the offset;
+//   - the document is validated strictly first (json.Valid: numbers,
+//     escapes, control characters), and a malformed one is refused with
+//     encoding/json's error, which gives the offset;
 //   - invalid UTF-8 and \u escapes of UTF-16 surrogates, which
 //     encoding/json turns into U+FFFD and fastjson keeps, and objects with
 //     a duplicate key (encoding/json keeps the last) take the canonical
@@ -58,7 +58,7 @@ var errNotCanonical = errors.New("jsonast: document needs canonical form")
 
 // Parse parses a JSON document. Release it when done.
 func Parse(data []byte) (*Document, error) {
-	if !valid(data) {
+	if !json.Valid(data) {
 		// encoding/json says what is wrong, and where.
 		var x any
 		if err := json.Unmarshal(data, &x); err != nil {
@@ -76,29 +76,11 @@ func Parse(data []byte) (*Document, error) {
 	p := parsers.Get().(*parser)
 	v, err := p.ParseBytes(data)
 	if err != nil {
-		// The document is valid, so this is fastjson's depth limit.
+		// json.Valid accepted it, so this is fastjson's depth limit.
 		parsers.Put(p)
 		return nil, fmt.Errorf("jsonast: %w", err)
 	}
 	return &Document{p: p, root: v}, nil
-}
-
-// valid is json.Valid(data), faster for what the API server sends.
-//
-// fastjson's validator checks the grammar faster (BenchmarkValidate, a
-// compact review: 13.4–16.4 µs against json.Valid's 19.5–19.9 µs), but lets a control character through in a string that
-// also holds an escape ("\x01\\n"): it only checks the string after its
-// last escape. Compact JSON, as the API server writes it, has no byte
-// below 0x20 at all (whitespace outside strings, or an error inside one),
-// so such a document is decided by fastjson's validator and any other by
-// encoding/json. FuzzValidate holds valid equal to json.Valid.
-func valid(data []byte) bool {
-	for _, c := range data {
-		if c < 0x20 {
-			return json.Valid(data)
-		}
-	}
-	return fastjson.ValidateBytes(data) == nil || json.Valid(data)
 }
 
 // Release returns the document's parser to the pool. The document and

@@ -85,8 +85,9 @@ var cases = []string{
 	`{"dup": 1, "dup": 2}`, `{"a": {"dup": [1], "dup": {"x": true}}, "b": 3}`,
 	`{"a": 1}{"b": 2}`, `{"a": 1,}`, `{"a": 01}`, `{"a": .5}`, `{"a": nan}`, `{"a": 1-2}`, `{"a": "\x"}`,
 	"{\"ctl\": \"a\x01b\"}", "{\"ctl\x1f\": 1}", "{\"tab\": \"a\tb\"}", "[\"del\x7f\"]", "\xef\xbb\xbf{}",
+	"[\"\x1a\\b\"]", "{\"a\x01\\n\": 1}", // a control character before an escape
 	`[1.]`, `[-]`, `[1e]`, `[1e+]`, `[-01]`, `[+1]`, `[0x10]`, `["\u12"]`, `["\u12g4"]`, `["\u+123"]`, `["\U0041"]`, `[1,]`, `[,1]`, `{,}`,
-	`{"a" 1}`, `{"a":}`, `{1: 2}`, `[true false]`, `[nul]`, `[Infinity]`, `[NaN]`, "[1]\x00", "[1]\v", "[\"\x1a\\b\"]", "{\"a\x01\\n\": 1}", `{"a"}`, ``, ` `, `[1, 2`, `"abc`, `{"a": tru}`,
+	`{"a" 1}`, `{"a":}`, `{1: 2}`, `[true false]`, `[nul]`, `[Infinity]`, `[NaN]`, "[1]\x00", "[1]\v", `{"a"}`, ``, ` `, `[1, 2`, `"abc`, `{"a": tru}`,
 	`{"kind": "Pod", "metadata": {"name": "web", "labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27", "securityContext": {"privileged": true, "runAsUser": 0}}]}}`,
 }
 
@@ -147,47 +148,6 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		check(t, data)
-	})
-}
-
-// FuzzValidate holds valid equal to json.Valid.
-func FuzzValidate(f *testing.F) {
-	for _, c := range cases {
-		f.Add([]byte(c))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if got, want := valid(data), json.Valid(data); got != want {
-			t.Fatalf("valid(%q) = %v, json.Valid %v", data, got, want)
-		}
-	})
-}
-
-// BenchmarkValidate compares valid with json.Valid on a review, compact
-// as the API server sends it.
-func BenchmarkValidate(b *testing.B) {
-	data, err := os.ReadFile("testdata/review.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	compact := new(bytes.Buffer)
-	if err := json.Compact(compact, data); err != nil {
-		b.Fatal(err)
-	}
-	b.Run("valid", func(b *testing.B) {
-		b.SetBytes(int64(compact.Len()))
-		for b.Loop() {
-			if !valid(compact.Bytes()) {
-				b.Fatal("invalid")
-			}
-		}
-	})
-	b.Run("encoding-json", func(b *testing.B) {
-		b.SetBytes(int64(compact.Len()))
-		for b.Loop() {
-			if !json.Valid(compact.Bytes()) {
-				b.Fatal("invalid")
-			}
-		}
 	})
 }
 
