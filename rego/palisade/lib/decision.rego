@@ -141,8 +141,7 @@ _subject_exceptions contains i if {
 
 _subject_listed(e) if {
 	object.subset(subject.labels, object.get(e, "podLabels", {}))
-	namespaces := object.get(e, "namespaces", [])
-	true in [count(namespaces) == 0, subject.namespace in namespaces] # either
+	subject.in_namespaces(object.get(e, "namespaces", []))
 	_service_account_listed(e)
 	_live(e)
 }

@@ -26,6 +26,13 @@ namespace := ns if {
 	ns != ""
 } else := "default"
 
+# in_namespaces is true when a list of namespaces (of a rule or an
+# exception) covers the subject: it is empty (every namespace) or names
+# the subject's namespace.
+in_namespaces(namespaces) if count(namespaces) == 0
+
+in_namespaces(namespaces) if namespace in namespaces
+
 user := object.get(input, ["request", "userInfo", "username"], "")
 
 groups := object.get(input, ["request", "userInfo", "groups"], [])

@@ -151,6 +151,14 @@ test_namespace_missing_defaulted if {
 	subject.namespace == "default" with input as {}
 }
 
+test_in_namespaces_covers_listed_or_every_namespace if {
+	shop := fx.create(fx.pod_in("shop", _spec))
+	subject.in_namespaces([]) with input as shop
+	subject.in_namespaces(["dev", "shop"]) with input as shop
+	not subject.in_namespaces(["dev"]) with input as shop
+	not subject.in_namespaces(["shop"]) with input as fx.create(fx.pod_in("other", _spec))
+}
+
 #
 # service account
 #

@@ -68,8 +68,7 @@ _scan_selected contains [i, c] if {
 }
 
 _applies(r) if {
-	namespaces := object.get(r, "namespaces", [])
-	true in [count(namespaces) == 0, subject.namespace in namespaces] # either
+	subject.in_namespaces(object.get(r, "namespaces", []))
 	object.subset(object.get(input, ["facts", "namespaceLabels"], {}), object.get(r, ["preconditions", "namespaceLabels"], {}))
 	object.subset(subject.labels, object.get(r, ["preconditions", "podLabels"], {}))
 }
