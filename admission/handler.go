@@ -270,13 +270,22 @@ type violationLog struct {
 	Containers []string `json:"containers,omitempty"`
 }
 
+// logDecision writes the decision log line. It makes the record itself,
+// with no caller: slog.Logger's methods capture the caller's program
+// counter with runtime.Callers on every call, which was a fifth of the
+// line's cost (callgrind: about 8,700 of 40,000 instructions), and the
+// source of this line would always be this function.
 func (h *Handler) logDecision(ctx context.Context, rv *review, resp *admissionv1.AdmissionResponse, out outcome, latency time.Duration) {
+	if !h.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
 	vs := make([]violationLog, len(out.violations))
 	for i, v := range out.violations {
 		vs[i] = violationLog{Rule: v.Rule, Action: v.Action, Containers: v.Containers}
 	}
 	req := rv.req
-	h.log.LogAttrs(ctx, slog.LevelInfo, "admission decision",
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "admission decision", 0)
+	r.AddAttrs(
 		slog.String(keyUID, req.UID),
 		slog.String(keyNamespace, req.Namespace),
 		slog.String(keyKind, kindString(req.Kind)),
@@ -291,6 +300,7 @@ func (h *Handler) logDecision(ctx context.Context, rv *review, resp *admissionv1
 		slog.Any(keyViolations, vs),
 		slog.Float64(keyLatency, latency.Seconds()),
 	)
+	_ = h.log.Handler().Handle(ctx, r) // a log write that fails is not the review's failure
 }
 
 func kindString(k bundles.GroupVersionKind) string {
