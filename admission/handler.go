@@ -272,9 +272,9 @@ type violationLog struct {
 
 // logDecision writes the decision log line. It makes the record itself,
 // with no caller: slog.Logger's methods capture the caller's program
-// counter with runtime.Callers on every call, which was a fifth of the
-// line's cost (callgrind: about 8,700 of 40,000 instructions), and the
-// source of this line would always be this function.
+// counter with runtime.Callers on every call, and the source of this line
+// would always be this function. Leaving it out took a review from
+// 748,662 to 728,886 instructions (callgrind, ServeHTTP per mix review).
 func (h *Handler) logDecision(ctx context.Context, rv *review, resp *admissionv1.AdmissionResponse, out outcome, latency time.Duration) {
 	if !h.log.Enabled(ctx, slog.LevelInfo) {
 		return
