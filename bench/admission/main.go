@@ -125,7 +125,7 @@ func main() {
 // (by p99) with the range of p99 over rounds, then Palisade's p99 over
 // the floor's round by round.
 func report(w io.Writer, list []target, rs []int, results map[string]map[int][]result, dur time.Duration, gc gctune.Settings, maxSteal float64) {
-	fmt.Fprintf(w, "Admission load, %v per run, %d CPUs, loader in a second process; Palisade and the floor served with GOGC=%d and a heap goal raised to %v of allocation, up to %d MiB (as palisade admission), OPA with its defaults.\n\n", dur, runtime.NumCPU(), gc.Percent, gctune.GCInterval, gc.HeapFloor>>20)
+	fmt.Fprintf(w, "Admission load, %v per run, %d CPUs, loader in a second process; Palisade and the floor served with GOGC=%d and a heap goal raised to %v of allocation, up to %d MiB, and new goroutines starting with %d KiB of stack at the end (as palisade admission), OPA with its defaults.\n\n", dur, runtime.NumCPU(), gc.Percent, gctune.GCInterval, gc.HeapFloor>>20, gctune.StartingStackSize()>>10)
 	fmt.Fprintln(w, "Every Palisade and OPA answer is checked against the decision the bundle's engine makes in-process (the no-op floor allows everything and is not checked).")
 	fmt.Fprintf(w, "Each row is the median round by p99; `p99 over rounds` gives every round. Steal is the CPU time the hypervisor took from this VM during a run (/proc/stat), the most of any round kept; a run with more than %.0f%% was run again (at most twice, keeping the run with the least steal), and reruns counts those.\n", maxSteal)
 	fmt.Fprintln(w)

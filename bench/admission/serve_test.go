@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"testing"
 
 	"github.com/palisade-dev/palisade/admission"
+	"github.com/palisade-dev/palisade/internal/gctune"
 )
 
 // BenchmarkServe serves the load's review mix over the whole path of the
@@ -19,8 +21,12 @@ import (
 // (the handler alone), it counts what every request costs around the
 // handler: TLS records, HTTP/2 frames, the server's goroutines and their
 // stacks. Its ns/op is a round trip, not a throughput; count its work
-// with valgrind --tool=callgrind over -test.benchtime 1x and Nx.
+// with valgrind --tool=callgrind over -test.benchtime 1x and Nx. The
+// process holds the starting goroutine stack size up as palisade
+// admission does (gctune.HoldStackStart), from a first collection on.
 func BenchmarkServe(b *testing.B) {
+	gctune.HoldStackStart()
+	runtime.GC()
 	h, err := admission.NewHandler(admission.Options{Engines: fixedEngine{mixEngine(b)}, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)

@@ -76,8 +76,10 @@ type Settings struct {
 
 // ServeRequests is Serve with the heap floor that paces collections by
 // time: for palisade admission and palisade up. The environment's GOGC or
-// GOMEMLIMIT leaves both alone.
+// GOMEMLIMIT leaves both alone. It also holds the starting goroutine
+// stack size up (HoldStackStart), whatever the environment says.
 func ServeRequests(cgroupRoot string) Settings {
+	HoldStackStart()
 	s, limit := serve(cgroupRoot)
 	if s.FromEnv {
 		return s
