@@ -38,6 +38,9 @@
 // collections: at the cap, 2,000 reviews/s collect about every 2.5 s
 // instead of every 0.45 s. The memory limit still caps the heap. The
 // scanner, whose decisions nobody waits for, keeps Serve's settings only.
+//
+// ServeRequests also holds up the stack size that new goroutines start
+// with, which the runtime derives from what the collector sees (stack.go).
 package gctune
 
 import (
