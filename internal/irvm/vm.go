@@ -869,11 +869,11 @@ func (m *machine) run(f *frame, stmts []stmt) (int, error) {
 		case opMakeSet:
 			f.l[s.target] = emptySet
 		case opEqual:
-			if ast.Compare(f.get(s.a).Value, f.get(s.b).Value) != 0 {
+			if !equal(f.get(s.a), f.get(s.b)) {
 				return 0, nil
 			}
 		case opNotEqual:
-			if ast.Compare(f.get(s.a).Value, f.get(s.b).Value) == 0 {
+			if equal(f.get(s.a), f.get(s.b)) {
 				return 0, nil
 			}
 		case opIsArray:
@@ -1174,6 +1174,24 @@ func dot(src, key *ast.Term) *ast.Term {
 		}
 	}
 	return nil
+}
+
+// equal reports whether two values are equal, as ast.Compare(a, b) == 0
+// does: the same term, and two strings or two booleans, are decided
+// without ast.Compare's ordering of types.
+func equal(a, b *ast.Term) bool {
+	if a == b {
+		return true
+	}
+	switch x := a.Value.(type) {
+	case ast.String:
+		y, ok := b.Value.(ast.String)
+		return ok && x == y
+	case ast.Boolean:
+		y, ok := b.Value.(ast.Boolean)
+		return ok && x == y
+	}
+	return ast.Compare(a.Value, b.Value) == 0
 }
 
 // length is the number of elements of a composite value, or of
