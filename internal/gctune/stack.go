@@ -57,26 +57,31 @@ var (
 )
 
 // HoldStackStart starts the goroutines that hold the runtime's starting
-// stack size up, once per process; the size changes at the next
-// collection. It is independent of the collector's settings, and
-// ServeRequests calls it.
+// stack size up, once per process, and returns when they are at their
+// depth: from the next collection on, new goroutines start larger. It is
+// independent of the collector's settings, and ServeRequests calls it.
 func HoldStackStart() {
 	holdStack.Do(func() {
+		var deep sync.WaitGroup
+		deep.Add(stackAnchors)
 		for range stackAnchors {
-			go anchor(stackAnchorFrames)
+			go anchor(stackAnchorFrames, &deep)
 		}
+		deep.Wait()
 	})
 }
 
-// anchor parks with n frames of stackAnchorFrame bytes on its stack.
+// anchor parks with n frames of stackAnchorFrame bytes on its stack,
+// after telling deep it is there.
 //
 //go:noinline
-func anchor(n int) {
+func anchor(n int, deep *sync.WaitGroup) {
 	var frame [stackAnchorFrame]byte
 	frame[n] = anchorSink
 	if n > 1 {
-		anchor(n - 1)
+		anchor(n-1, deep)
 	} else {
+		deep.Done()
 		<-stackPark
 	}
 	anchorSink = frame[n]
